@@ -12,6 +12,10 @@
 #include "absl/strings/string_view.h"
 #include "src/storage/file_system.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace juke::storage {
 
 // Identifies a chunk: (volume id, chunk index, snapshot epoch).
@@ -57,6 +61,9 @@ struct ChunkStoreOptions {
   bool create_if_missing = true;
   uint64_t max_chunk_size = 64ull << 20;
   FileSystem* fs = nullptr;   // not owned; must outlive the store
+  // The index's own I/O goes through RocksDB, not `fs`. Tests set this to
+  // inject faults there; null means RocksDB's default. Not owned.
+  rocksdb::Env* index_env = nullptr;
 };
 
 struct ChunkStoreStats {

@@ -47,12 +47,18 @@ class FileSystem {
   virtual ~FileSystem() = default;
 
   // Opens `path` for reading and writing, creating it when absent. Uses
-  // direct I/O where the file system supports it.
+  // direct I/O where the file system supports it. When the file is
+  // created, its directory entry is durable before OpenFile returns.
   virtual absl::StatusOr<std::unique_ptr<File>> OpenFile(
       const std::string& path) = 0;
+  // NotFound when absent.
   virtual absl::Status RemoveFile(const std::string& path) = 0;
   // Creates `path` and missing parents; OK when it exists.
   virtual absl::Status CreateDirs(const std::string& path) = 0;
+  // Names of the entries of directory `path`, without "." and "..", in no
+  // particular order. NotFound when the directory does not exist.
+  virtual absl::StatusOr<std::vector<std::string>> ListDir(
+      const std::string& path) = 0;
   virtual absl::StatusOr<FileSystemStats> Stat(const std::string& path) = 0;
 
   // Small whole-file helpers for metadata such as the disk label. WriteFile
