@@ -19,7 +19,7 @@ packages=(
   libfuse3-dev fuse3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
   # Real parts the tests and the local pool use.
   etcd-server etcd-client fio iproute2 procps util-linux e2fsprogs xfsprogs
-  psmisc curl ca-certificates
+  psmisc curl ca-certificates python3
 )
 
 missing=()

@@ -1,0 +1,253 @@
+#include "src/storage/storage_daemon.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "src/common/etcd_client.h"
+#include "src/common/logging.h"
+#include "src/common/metrics_server.h"
+#include "src/common/status.h"
+#include "src/model/host_registry.h"
+#include "src/storage/chunk_service.h"
+#include "src/storage/storage_metrics.h"
+#include "src/storage/storage_node.h"
+
+namespace juke::storage {
+namespace {
+
+Logger Log() {
+  static const Logger log = GetLogger("storaged");
+  return log;
+}
+
+constexpr char kVersion[] = "0.1.0";
+
+// How often disk capacity and health are refreshed in etcd and metrics.
+constexpr absl::Duration kRefreshInterval = absl::Seconds(5);
+
+// The address peers dial: --advertise, or the listen host with the bound
+// port, where a wildcard host becomes loopback.
+std::string AdvertiseAddress(const DaemonConfig& config, int port) {
+  if (!config.advertise.empty()) return config.advertise;
+  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  if (host == "0.0.0.0" || host == "[::]" || host.empty()) {
+    JUKE_LOG_WARN(Log(),
+                  "Advertising loopback; set --advertise for other hosts "
+                  "listen={}",
+                  config.listen);
+    host = "127.0.0.1";
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+absl::Status WriteReadyFile(const std::string& path, const std::string& grpc,
+                            int metrics_port) {
+  nlohmann::json j = {{"address", grpc},
+                      {"metricsPort", metrics_port},
+                      {"pid", static_cast<int>(getpid())}};
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump() << "\n";
+    if (!out) return absl::InternalError(absl::StrCat("write ", tmp));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("rename ", tmp));
+  }
+  return absl::OkStatus();
+}
+
+HostRecord MakeRecord(const DaemonConfig& config,
+                             const std::string& address,
+                             const std::vector<DiskInfo>& disks,
+                             int64_t started_at) {
+  HostRecord r;
+  r.host_id = config.host_id;
+  r.pool_id = config.pool_id;
+  r.address = address;
+  r.labels.region = config.region;
+  r.labels.zone = config.zone;
+  r.labels.cluster = config.cluster;
+  r.labels.host = config.host_id;
+  r.started_at = started_at;
+  r.version = kVersion;
+  for (const DiskInfo& d : disks) {
+    DiskRecord disk;
+    disk.disk_id = d.disk_id;
+    disk.path = d.path;
+    disk.state = std::string(DiskStateName(d.state));
+    disk.capacity_bytes = d.stats.capacity_bytes;
+    disk.used_bytes = d.stats.used_bytes;
+    disk.available_bytes = d.stats.available_bytes;
+    disk.chunk_count = d.stats.chunk_count;
+    r.disks.push_back(std::move(disk));
+  }
+  return r;
+}
+
+// Registers the host. A daemon restarted right after a crash finds its
+// predecessor's liveness key still on an unexpired lease: it waits that
+// lease out rather than fail. A second live daemon with the same host id
+// keeps renewing its lease, and then this one gives up.
+absl::Status RegisterHost(HostRegistry* registry, const HostRecord& record,
+                          int ttl_seconds) {
+  absl::Time deadline = absl::Now() + absl::Seconds(ttl_seconds + 2);
+  bool logged = false;
+  while (true) {
+    absl::Status s = registry->Register(record, ttl_seconds);
+    if (!absl::IsAlreadyExists(s) || absl::Now() >= deadline) return s;
+    if (!logged) {
+      JUKE_LOG_INFO(Log(),
+                    "Waiting for the previous daemon's lease to end "
+                    "hostID={} err={}",
+                    record.host_id, s);
+      logged = true;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
+}  // namespace
+
+struct StorageDaemon::State {
+  DaemonConfig config;
+  std::unique_ptr<FileSystem> fs;
+  std::unique_ptr<StorageNode> node;
+  std::unique_ptr<StorageMetrics> metrics;
+  std::unique_ptr<MetricsServer> metrics_server;
+  std::unique_ptr<ChunkServiceImpl> service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<EtcdClient> etcd;
+  std::unique_ptr<HostRegistry> registry;
+  std::string address;
+  int64_t started_at = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;  // guarded by mu
+  std::thread refresher;
+
+  // Every kRefreshInterval: disk stats into metrics and etcd.
+  void RefreshLoop() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, absl::ToChronoSeconds(kRefreshInterval),
+                        [this] { return stopping; })) {
+      lock.unlock();
+      std::vector<DiskInfo> disks = node->Disks();
+      metrics->UpdateDisks(disks);
+      absl::Status s =
+          registry->Update(MakeRecord(config, address, disks, started_at));
+      if (!s.ok()) {
+        JUKE_LOG_WARN(Log(), "Registration refresh failed err={}", s);
+      }
+      lock.lock();
+    }
+  }
+};
+
+StorageDaemon::StorageDaemon(std::unique_ptr<State> state)
+    : state_(std::move(state)) {}
+
+StorageDaemon::~StorageDaemon() { Shutdown(); }
+
+const std::string& StorageDaemon::address() const { return state_->address; }
+
+absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
+    const DaemonConfig& config) {
+  auto s = std::make_unique<State>();
+  s->config = config;
+  s->started_at = absl::ToUnixSeconds(absl::Now());
+
+  // Disks first: a wrong disk stops the start before anything is announced.
+  s->fs = NewUringFileSystem();
+  JUKE_ASSIGN_OR_RETURN(s->node, StorageNode::Open(config, s->fs.get()));
+
+  s->metrics = std::make_unique<StorageMetrics>(
+      std::make_shared<prometheus::Registry>());
+  int metrics_port = 0;
+  if (!config.metrics_listen.empty()) {
+    JUKE_ASSIGN_OR_RETURN(
+        s->metrics_server,
+        MetricsServer::Start(config.metrics_listen, s->metrics->registry()));
+    metrics_port = s->metrics_server->port();
+  }
+
+  // The chunk service, with the standard gRPC health service beside it.
+  s->service = std::make_unique<ChunkServiceImpl>(s->node.get(),
+                                                  s->metrics.get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(),
+                           &port);
+  // A full 4 MiB transfer plus its checksums and framing.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxTransferBytes) +
+                                   (64 << 10));
+  builder.SetMaxSendMessageSize(static_cast<int>(kMaxTransferBytes) +
+                                (64 << 10));
+  builder.RegisterService(s->service.get());
+  s->server = builder.BuildAndStart();
+  if (s->server == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen,
+                     "; is the port in use? choose another with --listen"));
+  }
+  s->address = AdvertiseAddress(config, port);
+
+  // Announce the host: its record stays while it is down, its liveness key
+  // lives on a lease that ends when this process does.
+  JUKE_ASSIGN_OR_RETURN(
+      s->etcd, EtcdClient::Create(absl::StrJoin(config.etcd_endpoints, ",")));
+  s->registry = std::make_unique<HostRegistry>(s->etcd.get());
+  std::vector<DiskInfo> disks = s->node->Disks();
+  s->metrics->UpdateDisks(disks);
+  JUKE_RETURN_IF_ERROR(Annotate(
+      RegisterHost(s->registry.get(),
+                   MakeRecord(config, s->address, disks, s->started_at),
+                   config.lease_ttl_seconds),
+      "register in etcd"));
+
+  State* raw = s.get();
+  s->refresher = std::thread([raw] { raw->RefreshLoop(); });
+  if (!config.ready_file.empty()) {
+    JUKE_RETURN_IF_ERROR(
+        WriteReadyFile(config.ready_file, s->address, metrics_port));
+  }
+  JUKE_LOG_INFO(Log(),
+                "Storage daemon serving hostID={} address={} metricsPort={} "
+                "disks={}",
+                config.host_id, s->address, metrics_port, disks.size());
+  return std::unique_ptr<StorageDaemon>(new StorageDaemon(std::move(s)));
+}
+
+void StorageDaemon::Shutdown() {
+  State& s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.stopping) return;
+    s.stopping = true;
+  }
+  s.cv.notify_all();
+  if (s.refresher.joinable()) s.refresher.join();
+
+  // Leave the pool first so that clients stop choosing this host, then let
+  // calls in flight finish for a bounded time.
+  absl::Status dereg = s.registry->Deregister();
+  if (!dereg.ok()) {
+    JUKE_LOG_WARN(Log(), "Deregistration failed err={}", dereg);
+  }
+  s.server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
+  s.server->Wait();
+  s.node.reset();
+  JUKE_LOG_INFO(Log(), "Storage daemon stopped hostID={}", s.config.host_id);
+}
+
+}  // namespace juke::storage

@@ -1,0 +1,438 @@
+// A real pool on loopback: one etcd process and three storage daemons, each
+// a separate process with two disk directories of its own. Chunks go over
+// gRPC; daemons are killed with SIGKILL and restarted.
+
+#include <grpcpp/grpcpp.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "juke/storage/v1/storage.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "src/common/checksum.h"
+#include "src/model/host_registry.h"
+#include "tests/testing/etcd_process.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace juke {
+namespace {
+
+namespace v1 = storage::v1;
+using testing::EtcdProcess;
+using testing::Subprocess;
+using testing::SubprocessOptions;
+using testing::TempDir;
+
+constexpr int kLeaseTtl = 2;
+
+std::string StoragedPath() {
+  const char* build = getenv("JUKE_BUILD_DIR");
+  return absl::StrCat(build ? build : "build", "/src/storage/juke-storaged");
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Data with a recognisable pattern, and its block checksums.
+std::string Pattern(size_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string data(size, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  return data;
+}
+
+std::vector<uint32_t> Sums(const std::string& data) {
+  return BlockChecksums(
+      {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
+}
+
+// One storage daemon: its directories, its process, a stub to it.
+struct Host {
+  std::string id;
+  std::string dir;
+  std::vector<std::string> disks;
+  std::unique_ptr<Subprocess> process;
+  std::string address;
+  int metrics_port = 0;
+  std::unique_ptr<v1::ChunkService::Stub> stub;
+};
+
+class StoragePoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto etcd = EtcdProcess::Start();
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = std::move(*etcd);
+    auto client = etcd_->NewClient();
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(*client);
+    auto dir = TempDir::Create("juke-pool-test");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = std::move(*dir);
+    for (int i = 1; i <= 3; ++i) {
+      Host h;
+      h.id = absl::StrCat("h", i);
+      h.dir = absl::StrCat(dir_->path(), "/", h.id);
+      mkdir(h.dir.c_str(), 0755);
+      for (int d = 0; d < 2; ++d) {
+        h.disks.push_back(absl::StrCat(h.dir, "/disk", d));
+        mkdir(h.disks.back().c_str(), 0755);
+      }
+      hosts_.push_back(std::move(h));
+    }
+    for (Host& h : hosts_) ASSERT_NO_FATAL_FAILURE(StartHost(h));
+  }
+
+  std::vector<std::string> ArgsFor(const Host& h) {
+    return {StoragedPath(),
+            "--host_id=" + h.id,
+            "--disks=" + absl::StrJoin(h.disks, ","),
+            "--etcd=" + etcd_->endpoint(),
+            "--listen=127.0.0.1:0",
+            "--metrics_listen=127.0.0.1:0",
+            absl::StrCat("--lease_ttl=", kLeaseTtl),
+            "--zone=z-" + h.id,
+            "--ready_file=" + h.dir + "/ready.json"};
+  }
+
+  void StartHost(Host& h) {
+    std::string ready = h.dir + "/ready.json";
+    remove(ready.c_str());
+    SubprocessOptions opts;
+    opts.argv = ArgsFor(h);
+    opts.log_path = h.dir + "/storaged.log";
+    auto p = Subprocess::Start(opts);
+    ASSERT_TRUE(p.ok()) << p.status();
+    h.process = std::move(*p);
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    struct stat st;
+    while (stat(ready.c_str(), &st) != 0) {
+      ASSERT_TRUE(h.process->IsRunning())
+          << h.id << " exited: " << h.process->LogTail();
+      ASSERT_LT(absl::Now(), deadline) << h.id << " never became ready";
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    nlohmann::json j = nlohmann::json::parse(ReadAll(ready));
+    h.address = j["address"].get<std::string>();
+    h.metrics_port = j["metricsPort"].get<int>();
+    h.stub = v1::ChunkService::NewStub(grpc::CreateChannel(
+        h.address, grpc::InsecureChannelCredentials()));
+  }
+
+  std::vector<std::string> DiskIds(Host& h) {
+    v1::GetDisksResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = h.stub->GetDisks(&ctx, v1::GetDisksRequest(), &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> ids;
+    for (const auto& d : resp.disks()) ids.push_back(d.disk_id());
+    return ids;
+  }
+
+  grpc::Status Write(Host& h, const std::string& disk,
+                     const std::string& volume, uint64_t index,
+                     const std::string& data, uint64_t generation = 1) {
+    v1::WriteChunkRequest req;
+    req.set_disk_id(disk);
+    req.mutable_chunk()->set_volume_id(volume);
+    req.mutable_chunk()->set_index(index);
+    req.set_data(data);
+    for (uint32_t c : Sums(data)) req.add_checksums(c);
+    req.set_generation(generation);
+    v1::WriteChunkResponse resp;
+    grpc::ClientContext ctx;
+    return h.stub->WriteChunk(&ctx, req, &resp);
+  }
+
+  absl::StatusOr<std::string> Read(Host& h, const std::string& disk,
+                                   const std::string& volume, uint64_t index,
+                                   uint64_t length) {
+    v1::ReadChunkRequest req;
+    req.set_disk_id(disk);
+    req.mutable_chunk()->set_volume_id(volume);
+    req.mutable_chunk()->set_index(index);
+    req.set_length(length);
+    v1::ReadChunkResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = h.stub->ReadChunk(&ctx, req, &resp);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          s.error_message());
+    }
+    return resp.data();
+  }
+
+  // Whether each host is up, as the pool's metadata says.
+  std::map<std::string, bool> UpByHost() {
+    std::map<std::string, bool> up;
+    auto hosts = ListHosts(*client_);
+    EXPECT_TRUE(hosts.ok()) << hosts.status();
+    if (!hosts.ok()) return up;
+    for (const HostStatus& s : *hosts) up[s.record.host_id] = s.up;
+    return up;
+  }
+
+  // Waits until `host` shows up (or down); returns how long that took.
+  absl::Duration WaitForHost(const std::string& host, bool up,
+                             absl::Duration timeout) {
+    absl::Time start = absl::Now();
+    while (absl::Now() - start < timeout) {
+      if (UpByHost()[host] == up) return absl::Now() - start;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ADD_FAILURE() << host << " did not become " << (up ? "up" : "down")
+                  << " within " << timeout;
+    return timeout;
+  }
+
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<EtcdClient> client_;
+  std::unique_ptr<TempDir> dir_;
+  std::vector<Host> hosts_;
+};
+
+TEST_F(StoragePoolTest, EveryHostRegistersWithItsDisksAndLabels) {
+  auto hosts = ListHosts(*client_);
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  ASSERT_EQ(hosts->size(), 3u);
+  for (const HostStatus& s : *hosts) {
+    EXPECT_TRUE(s.up) << s.record.host_id;
+    EXPECT_EQ(s.record.disks.size(), 2u);
+    EXPECT_EQ(s.record.labels.zone, "z-" + s.record.host_id);
+    for (const DiskRecord& d : s.record.disks) {
+      EXPECT_EQ(d.state, "healthy");
+      EXPECT_GT(d.capacity_bytes, 0u);
+    }
+  }
+}
+
+TEST_F(StoragePoolTest, ChunksWrittenOverGrpcReadBackOnEveryDisk) {
+  uint64_t seed = 1;
+  for (Host& h : hosts_) {
+    for (const std::string& disk : DiskIds(h)) {
+      std::string data = Pattern(256 * 1024, seed++);
+      ASSERT_TRUE(Write(h, disk, "vol-a", 3, data).ok());
+      auto back = Read(h, disk, "vol-a", 3, data.size());
+      ASSERT_TRUE(back.ok()) << back.status();
+      EXPECT_EQ(*back, data) << h.id << " " << disk;
+    }
+  }
+}
+
+TEST_F(StoragePoolTest, KilledDaemonIsDownAfterItsLeaseAndKeepsItsChunks) {
+  Host& h2 = hosts_[1];
+  std::vector<std::string> disks = DiskIds(h2);
+  ASSERT_EQ(disks.size(), 2u);
+  std::vector<std::string> written;
+  for (int i = 0; i < 4; ++i) {
+    written.push_back(Pattern(64 * 1024, 100 + i));
+    ASSERT_TRUE(Write(h2, disks[i % 2], "vol-k", i, written.back()).ok());
+  }
+
+  ASSERT_TRUE(h2.process->Kill(SIGKILL).ok());
+  absl::Duration took = WaitForHost("h2", false, absl::Seconds(kLeaseTtl + 10));
+  EXPECT_GE(took, absl::Seconds(kLeaseTtl - 1)) << "down before its lease";
+  std::map<std::string, bool> up = UpByHost();
+  EXPECT_TRUE(up["h1"]);
+  EXPECT_TRUE(up["h3"]);
+
+  ASSERT_NO_FATAL_FAILURE(StartHost(h2));
+  WaitForHost("h2", true, absl::Seconds(10));
+  EXPECT_EQ(DiskIds(h2), disks) << "a restarted daemon keeps its disk ids";
+  for (int i = 0; i < 4; ++i) {
+    auto back = Read(h2, disks[i % 2], "vol-k", i, written[i].size());
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, written[i]) << "chunk " << i;
+  }
+}
+
+TEST_F(StoragePoolTest, SigtermLeavesThePoolAtOnce) {
+  Host& h3 = hosts_[2];
+  auto exit = h3.process->Terminate(absl::Seconds(10));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->success()) << exit->ToString() << h3.process->LogTail();
+  // No lease to wait out: a graceful stop revokes it.
+  EXPECT_FALSE(UpByHost()["h3"]);
+}
+
+TEST_F(StoragePoolTest, FenceHoldsAcrossAHardRestart) {
+  Host& h1 = hosts_[0];
+  std::string disk = DiskIds(h1)[0];
+  std::string data = Pattern(4096, 7);
+  ASSERT_TRUE(Write(h1, disk, "vol-f", 0, data, 3).ok());
+
+  v1::FenceVolumeRequest req;
+  req.set_volume_id("vol-f");
+  req.set_generation(5);
+  v1::FenceVolumeResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(h1.stub->FenceVolume(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.generation(), 5u);
+
+  ASSERT_TRUE(h1.process->Kill(SIGKILL).ok());
+  ASSERT_TRUE(h1.process->Wait(absl::Seconds(10)).ok());
+  ASSERT_NO_FATAL_FAILURE(StartHost(h1));
+
+  // Every disk of the host refuses the old writer, not only the one that
+  // held its chunk.
+  for (const std::string& d : DiskIds(h1)) {
+    grpc::Status s = Write(h1, d, "vol-f", 0, Pattern(4096, 8), 4);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << s.error_message();
+  }
+  auto back = Read(h1, disk, "vol-f", 0, 4096);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, data);
+  EXPECT_TRUE(Write(h1, disk, "vol-f", 0, Pattern(4096, 9), 5).ok());
+}
+
+TEST_F(StoragePoolTest, BadRequestsGetClearCodesAndChangeNothing) {
+  Host& h1 = hosts_[0];
+  std::string disk = DiskIds(h1)[0];
+  std::string data = Pattern(8192, 11);
+
+  EXPECT_EQ(Write(h1, "no-such-disk", "v", 0, data).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Write(h1, "", "v", 0, data).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Write(h1, disk, "", 0, data).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Write(h1, disk, std::string("a\0b", 3), 0, data).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Write(h1, disk, "v", 0, data.substr(0, 1000)).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A payload corrupted on the way: its checksums no longer match.
+  v1::WriteChunkRequest req;
+  req.set_disk_id(disk);
+  req.mutable_chunk()->set_volume_id("v");
+  req.set_data(data);
+  for (uint32_t c : Sums(data)) req.add_checksums(c);
+  (*req.mutable_data())[5000] ^= 1;
+  req.set_generation(1);
+  v1::WriteChunkResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(h1.stub->WriteChunk(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::DATA_LOSS);
+
+  // Nothing of the above left a chunk behind.
+  EXPECT_EQ(Read(h1, disk, "v", 0, 4096).status().code(),
+            absl::StatusCode::kNotFound);
+  v1::ListChunksRequest list;
+  list.set_disk_id(disk);
+  list.set_volume_id("v");
+  v1::ListChunksResponse listed;
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(h1.stub->ListChunks(&ctx2, list, &listed).ok());
+  EXPECT_EQ(listed.chunks_size(), 0);
+}
+
+TEST_F(StoragePoolTest, MetricsCountCallsAndDisks) {
+  Host& h1 = hosts_[0];
+  std::string disk = DiskIds(h1)[0];
+  ASSERT_TRUE(Write(h1, disk, "vol-m", 0, Pattern(4096, 1)).ok());
+  std::string cmd =
+      absl::StrCat("curl -sf http://127.0.0.1:", h1.metrics_port, "/metrics");
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, f)) out += buf;
+  ASSERT_EQ(pclose(f), 0) << cmd;
+  EXPECT_NE(out.find("juke_storage_requests_total{code=\"OK\",method="
+                     "\"WriteChunk\"} 1"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("juke_storage_disk_capacity_bytes{disk=\"" + disk),
+            std::string::npos);
+}
+
+// The daemon refuses to start on a bad configuration, with a message that
+// names the problem.
+class StoragedStartTest : public ::testing::Test {
+ protected:
+  // Runs the daemon with `args` and returns its exit code and output.
+  std::pair<int, std::string> Run(std::vector<std::string> args) {
+    auto dir = TempDir::Create("juke-start-test");
+    EXPECT_TRUE(dir.ok());
+    SubprocessOptions opts;
+    opts.argv = {StoragedPath()};
+    opts.argv.insert(opts.argv.end(), args.begin(), args.end());
+    opts.log_path = (*dir)->path() + "/out.log";
+    auto p = Subprocess::Start(opts);
+    EXPECT_TRUE(p.ok());
+    auto exit = (*p)->Wait(absl::Seconds(30));
+    EXPECT_TRUE(exit.ok());
+    return {exit.ok() ? exit->exit_code : -1, ReadAll(opts.log_path)};
+  }
+};
+
+TEST_F(StoragedStartTest, BadFlagsExitWithTwoAndSayWhy) {
+  auto [code, out] = Run({"--disks=/tmp"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("--host_id: missing"), std::string::npos) << out;
+
+  std::tie(code, out) = Run({"--host_id=h", "--disks=/nonexistent/juke"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("does not exist"), std::string::npos) << out;
+
+  std::tie(code, out) = Run({"--host_id=h", "--disks=/tmp", "--lease_ttl=x"});
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("lease_ttl"), std::string::npos) << out;
+
+  std::tie(code, out) = Run({"--host_id=h", "--disks=/tmp", "stray"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("unexpected argument 'stray'"), std::string::npos) << out;
+}
+
+TEST_F(StoragedStartTest, DiskOfAnotherHostIsRefused) {
+  auto etcd = EtcdProcess::Start();
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  auto dir = TempDir::Create("juke-foreign-disk");
+  ASSERT_TRUE(dir.ok());
+  std::string disk = (*dir)->path() + "/disk";
+  mkdir(disk.c_str(), 0755);
+  std::string ready = (*dir)->path() + "/ready.json";
+
+  // Host a labels the disk and stops.
+  SubprocessOptions opts;
+  opts.argv = {StoragedPath(), "--host_id=a", "--disks=" + disk,
+               "--etcd=" + (*etcd)->endpoint(), "--listen=127.0.0.1:0",
+               "--metrics_listen=", "--ready_file=" + ready};
+  opts.log_path = (*dir)->path() + "/a.log";
+  auto a = Subprocess::Start(opts);
+  ASSERT_TRUE(a.ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  struct stat st;
+  while (stat(ready.c_str(), &st) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE((*a)->Terminate().ok());
+
+  // Host b is pointed at the same directory by mistake.
+  auto [code, out] = Run({"--host_id=b", "--disks=" + disk,
+                          "--etcd=" + (*etcd)->endpoint(),
+                          "--listen=127.0.0.1:0", "--metrics_listen="});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("cannot start"), std::string::npos) << out;
+  EXPECT_NE(out.find("host"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace juke
