@@ -5,7 +5,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
+
 #include "src/common/status.h"
 
 namespace juke::storage {
@@ -162,6 +164,19 @@ absl::StatusOr<JournalEntry> DecodeJournal(absl::string_view key,
   return entry;
 }
 
+// Once a write failed, RocksDB would retry it from a thread of its own (for
+// a full disk). The index is fail-stop instead (see Commit), so that retry
+// is turned off.
+class NoAutoRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason,
+                            rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    bg_error.PermitUncheckedError();
+    *auto_recovery = false;
+  }
+};
+
 absl::string_view AsView(const rocksdb::Slice& s) {
   return absl::string_view(s.data(), s.size());
 }
@@ -293,6 +308,7 @@ absl::StatusOr<std::unique_ptr<ChunkIndex>> ChunkIndex::Open(
   // Recover the WAL up to the first damaged record: every write the store
   // acknowledged was synced, so it comes before any damage.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   if (options.env != nullptr) db_options.env = options.env;
 
   rocksdb::DB* db = nullptr;
@@ -305,17 +321,17 @@ absl::StatusOr<std::unique_ptr<ChunkIndex>> ChunkIndex::Open(
 
 absl::Status ChunkIndex::Commit(IndexBatch* batch, bool sync) {
   absl::MutexLock lock(&mu_);
-  // A failed write leaves RocksDB refusing all writes until resumed; by now
-  // the cause (a full disk, say) may be gone.
-  if (resume_needed_) {
-    JUKE_RETURN_IF_ERROR(FromRocks(db_->Resume(), "resume index"));
-    resume_needed_ = false;
+  if (!failed_.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "index refuses writes since an earlier one failed (", failed_.message(),
+        "); reopen the disk once the cause is fixed"));
   }
   rocksdb::WriteOptions write_options;
   write_options.sync = sync;
-  rocksdb::Status s = db_->Write(write_options, &batch->batch_);
-  if (!s.ok()) resume_needed_ = true;
-  return FromRocks(s, "index write");
+  absl::Status s =
+      FromRocks(db_->Write(write_options, &batch->batch_), "index write");
+  if (!s.ok()) failed_ = s;
+  return s;
 }
 
 absl::StatusOr<std::optional<ChunkRecord>> ChunkIndex::GetChunk(
@@ -434,8 +450,8 @@ absl::Status ChunkIndex::ForEachFence(
       [&](absl::string_view key, absl::string_view value) -> absl::Status {
         Reader r(value);
         uint64_t generation;
-        if (key.size() < 3 || key.back() != '\0' ||
-            !r.Fixed64(&generation) || !r.done()) {
+        if (key.size() < 3 || key.back() != '\0' || !r.Fixed64(&generation) ||
+            !r.done()) {
           return Corrupt("fence", key);
         }
         return fn(key.substr(1, key.size() - 2), generation);

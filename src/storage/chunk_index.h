@@ -17,6 +17,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/write_batch.h"
+
 #include "src/storage/chunk_store.h"
 
 // The index of one disk: a RocksDB database holding, for every chunk, where
@@ -77,9 +78,8 @@ class IndexBatch {
                 const BlockMap& blocks);
   void DeleteChunk(const ChunkKey& key);
   void PutFence(absl::string_view volume_id, uint64_t generation);
-  void PutJournal(uint64_t sequence, const ChunkKey& key,
-                  uint64_t file_number, uint64_t offset,
-                  std::span<const uint8_t> data);
+  void PutJournal(uint64_t sequence, const ChunkKey& key, uint64_t file_number,
+                  uint64_t offset, std::span<const uint8_t> data);
   void DeleteJournal(uint64_t sequence);
   void PutNextFileNumber(uint64_t file_number);
   // A data file to remove: its chunk is gone from the index, the file may
@@ -106,8 +106,13 @@ class ChunkIndex {
   ~ChunkIndex();
 
   // Applies `batch` atomically; with `sync`, durably before returning.
-  // ResourceExhausted when the disk is full. After a failed commit the next
-  // one first tries to take RocksDB out of its error state.
+  // ResourceExhausted when the disk is full.
+  //
+  // Fail-stop: after a failed commit every later one is Unavailable until
+  // the index is reopened, while reads go on. A failed write may still have
+  // reached the log (a sync can fail after the data got to the disk), so
+  // only recovery at open knows what the index holds; and RocksDB cannot be
+  // resumed in place after a failed log write anyway.
   absl::Status Commit(IndexBatch* batch, bool sync);
 
   // nullopt when the chunk is absent.
@@ -141,11 +146,11 @@ class ChunkIndex {
   absl::Status ForEachWithPrefix(
       absl::string_view prefix,
       const std::function<absl::Status(absl::string_view key,
-                                        absl::string_view value)>& fn);
+                                       absl::string_view value)>& fn);
 
   const std::unique_ptr<rocksdb::DB> db_;
   absl::Mutex mu_;
-  bool resume_needed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);  // the first failed commit
 };
 
 }  // namespace juke::storage

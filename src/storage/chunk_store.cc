@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+
 #include "src/common/checksum.h"
 #include "src/common/logging.h"
 #include "src/common/status.h"
@@ -39,8 +40,8 @@ std::string ChunkName(const ChunkKey& key) {
 
 absl::Status CheckAligned(absl::string_view what, uint64_t value) {
   if (value % kBlockSize == 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      what, " ", value, " is not a multiple of ", kBlockSize));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " ", value, " is not a multiple of ", kBlockSize));
 }
 
 // Page tokens are the hex of the last listed chunk's encoded key.
@@ -94,8 +95,7 @@ class DiskChunkStore : public ChunkStore {
   absl::Status ValidateRange(uint64_t offset, uint64_t length) const;
 
   std::string FilePath(uint64_t file_number) const {
-    return absl::StrFormat("%s/chunks/%012d.chunk", options_.path,
-                           file_number);
+    return absl::StrFormat("%s/chunks/%012d.chunk", options_.path, file_number);
   }
   absl::StatusOr<uint64_t> AllocateFileNumber();
   absl::StatusOr<std::shared_ptr<File>> OpenChunkFile(uint64_t file_number);
@@ -110,8 +110,8 @@ class DiskChunkStore : public ChunkStore {
                                               bool* raises);
 
   // Writes journaled data into its chunk file, durably.
-  absl::Status Apply(const ChunkKey& key, uint64_t file_number,
-                     uint64_t offset, std::span<const uint8_t> data);
+  absl::Status Apply(const ChunkKey& key, uint64_t file_number, uint64_t offset,
+                     std::span<const uint8_t> data);
   // Applies and drops the journal entries of chunk `name` that earlier
   // attempts failed to apply. REQUIRES: the chunk's lock, exclusively.
   absl::Status FinishPending(const std::string& name);
@@ -166,17 +166,16 @@ absl::Status DiskChunkStore::Recover() {
 
   // Files of deleted chunks that a crash kept from being removed.
   IndexBatch removed;
-  JUKE_RETURN_IF_ERROR(
-      index_->ForEachPendingRemoval([&](uint64_t file_number) {
-        absl::Status s = fs_->RemoveFile(FilePath(file_number));
-        if (s.ok() || absl::IsNotFound(s)) {
-          removed.DeletePendingRemoval(file_number);
-        } else {
-          JUKE_LOG_WARN(log_, "Cannot remove chunk file fileNumber={} err={}",
-                        file_number, s);
-        }
-        return absl::OkStatus();
-      }));
+  JUKE_RETURN_IF_ERROR(index_->ForEachPendingRemoval([&](uint64_t file_number) {
+    absl::Status s = fs_->RemoveFile(FilePath(file_number));
+    if (s.ok() || absl::IsNotFound(s)) {
+      removed.DeletePendingRemoval(file_number);
+    } else {
+      JUKE_LOG_WARN(log_, "Cannot remove chunk file fileNumber={} err={}",
+                    file_number, s);
+    }
+    return absl::OkStatus();
+  }));
   JUKE_RETURN_IF_ERROR(index_->Commit(&removed, false));
 
   // Writes that were committed to the index but maybe not to their chunk
@@ -191,10 +190,10 @@ absl::Status DiskChunkStore::Recover() {
     // After an entry of a chunk that cannot be applied, the later ones of
     // that chunk wait for it.
     if (!HasPending(name)) {
-      absl::Status s = Apply(
-          entry.key, entry.file_number, entry.offset,
-          {reinterpret_cast<const uint8_t*>(entry.data.data()),
-           entry.data.size()});
+      absl::Status s =
+          Apply(entry.key, entry.file_number, entry.offset,
+                {reinterpret_cast<const uint8_t*>(entry.data.data()),
+                 entry.data.size()});
       if (s.ok()) {
         applied.DeleteJournal(entry.sequence);
         ++replayed;
@@ -235,10 +234,9 @@ absl::Status DiskChunkStore::ValidateRange(uint64_t offset,
   if (length == 0) return absl::InvalidArgumentError("length is zero");
   if (offset > options_.max_chunk_size ||
       length > options_.max_chunk_size - offset) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("offset ", offset, " plus length ", length,
-                     " exceeds the maximum chunk size ",
-                     options_.max_chunk_size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "offset ", offset, " plus length ", length,
+        " exceeds the maximum chunk size ", options_.max_chunk_size));
   }
   return absl::OkStatus();
 }
@@ -251,16 +249,16 @@ absl::Status DiskChunkStore::ValidateWrite(
   JUKE_RETURN_IF_ERROR(ValidateRange(offset, data.size()));
   size_t blocks = data.size() / kBlockSize;
   if (checksums.size() != blocks) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("got ", checksums.size(), " checksums for ", blocks,
-                     " blocks of data"));
+    return absl::InvalidArgumentError(absl::StrCat("got ", checksums.size(),
+                                                   " checksums for ", blocks,
+                                                   " blocks of data"));
   }
   for (size_t i = 0; i < blocks; ++i) {
     uint32_t actual = Crc32c(data.subspan(i * kBlockSize, kBlockSize));
     if (actual != checksums[i]) {
       return absl::DataLossError(absl::StrFormat(
-          "checksum mismatch in request block %d: sent %08x, data has %08x",
-          i, checksums[i], actual));
+          "checksum mismatch in request block %d: sent %08x, data has %08x", i,
+          checksums[i], actual));
     }
   }
   return absl::OkStatus();
@@ -574,7 +572,8 @@ absl::Status DiskChunkStore::Delete(const ChunkKey& key, uint64_t generation) {
   if (!removed.ok() && !absl::IsNotFound(removed)) {
     // The chunk is gone; only its space is not back yet. Open retries.
     ++io_errors_;
-    JUKE_LOG_WARN(log_, "Cannot remove chunk file chunk={} fileNumber={} err={}",
+    JUKE_LOG_WARN(log_,
+                  "Cannot remove chunk file chunk={} fileNumber={} err={}",
                   ChunkName(key), file_number, removed);
     return absl::OkStatus();
   }
@@ -632,9 +631,9 @@ absl::StatusOr<uint64_t> DiskChunkStore::Fence(absl::string_view volume_id,
 
   IndexBatch batch;
   batch.PutFence(volume_id, generation);
-  JUKE_RETURN_IF_ERROR(Annotate(
-      index_->Commit(&batch, true),
-      absl::StrCat("fence volume ", absl::CHexEscape(volume_id))));
+  JUKE_RETURN_IF_ERROR(
+      Annotate(index_->Commit(&batch, true),
+               absl::StrCat("fence volume ", absl::CHexEscape(volume_id))));
   absl::MutexLock lock(&mu_);
   fences_[std::string(volume_id)] = generation;
   JUKE_LOG_INFO(log_, "Volume fenced volumeID={} generation={}",

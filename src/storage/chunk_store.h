@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "src/storage/file_system.h"
 
 namespace rocksdb {
@@ -54,13 +55,13 @@ struct DiskIdentity {
 };
 
 struct ChunkStoreOptions {
-  std::string path;           // the disk's directory
-  DiskIdentity identity;      // expected identity
+  std::string path;       // the disk's directory
+  DiskIdentity identity;  // expected identity
   // Label a blank directory with `identity`. When false, a directory without
   // a label is refused (a disk that was swapped or wiped).
   bool create_if_missing = true;
   uint64_t max_chunk_size = 64ull << 20;
-  FileSystem* fs = nullptr;   // not owned; must outlive the store
+  FileSystem* fs = nullptr;  // not owned; must outlive the store
   // The index's own I/O goes through RocksDB, not `fs`. Tests set this to
   // inject faults there; null means RocksDB's default. Not owned.
   rocksdb::Env* index_env = nullptr;

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+
 #include "src/common/logging.h"
 #include "src/common/status.h"
 
@@ -25,26 +26,26 @@ std::string Describe(const DiskIdentity& id) {
 }  // namespace
 
 std::string EncodeDiskLabel(const DiskLabel& label) {
-  return absl::StrCat(
-      kHeader, "\n", "format_version=", label.format_version, "\n",
-      "pool_id=", absl::CEscape(label.identity.pool_id), "\n",
-      "host_id=", absl::CEscape(label.identity.host_id), "\n",
-      "disk_id=", absl::CEscape(label.identity.disk_id), "\n",
-      "created_at=", absl::FormatTime(absl::RFC3339_sec, label.created_at,
-                                      absl::UTCTimeZone()),
-      "\n");
+  return absl::StrCat(kHeader, "\n", "format_version=", label.format_version,
+                      "\n", "pool_id=", absl::CEscape(label.identity.pool_id),
+                      "\n", "host_id=", absl::CEscape(label.identity.host_id),
+                      "\n", "disk_id=", absl::CEscape(label.identity.disk_id),
+                      "\n", "created_at=",
+                      absl::FormatTime(absl::RFC3339_sec, label.created_at,
+                                       absl::UTCTimeZone()),
+                      "\n");
 }
 
 absl::StatusOr<DiskLabel> DecodeDiskLabel(absl::string_view text) {
   std::map<std::string, std::string, std::less<>> fields;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     if (line.front() == '#') continue;
-    std::vector<absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    std::vector<absl::string_view> kv =
+        absl::StrSplit(line, absl::MaxSplits('=', 1));
     std::string value;
     if (kv.size() != 2 || !absl::CUnescape(kv[1], &value)) {
-      return absl::DataLossError(
-          absl::StrCat("disk label: malformed line '", absl::CEscape(line),
-                       "'"));
+      return absl::DataLossError(absl::StrCat("disk label: malformed line '",
+                                              absl::CEscape(line), "'"));
     }
     fields[std::string(kv[0])] = std::move(value);
   }
@@ -56,10 +57,10 @@ absl::StatusOr<DiskLabel> DecodeDiskLabel(absl::string_view text) {
     return absl::DataLossError("disk label: no format_version");
   }
   if (label.format_version > kDiskLabelFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "disk label: format version ", label.format_version,
-        " is newer than this build reads (", kDiskLabelFormatVersion,
-        "); upgrade the storage daemon"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("disk label: format version ", label.format_version,
+                     " is newer than this build reads (",
+                     kDiskLabelFormatVersion, "); upgrade the storage daemon"));
   }
   for (auto [key, out] : {std::pair{"pool_id", &label.identity.pool_id},
                           std::pair{"host_id", &label.identity.host_id},
@@ -121,8 +122,10 @@ absl::StatusOr<DiskLabel> LoadOrCreateDiskLabel(FileSystem* fs,
     for (const std::string& name : *entries) {
       if (name == "index" || name == "chunks") {
         return absl::FailedPreconditionError(absl::StrCat(
-            "disk ", dir, ": label missing, disk may have been wiped or "
-            "swapped: it holds ", name, "/ but no ", kDiskLabelFileName,
+            "disk ", dir,
+            ": label missing, disk may have been wiped or "
+            "swapped: it holds ",
+            name, "/ but no ", kDiskLabelFileName,
             "; restore the label if this is the disk of ", Describe(expected),
             ", or empty the directory to reuse the disk (its chunks are "
             "lost)"));

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+
 #include "src/storage/chunk_store.h"
 #include "src/storage/file_system.h"
 

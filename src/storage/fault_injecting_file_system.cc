@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "src/common/checksum.h"
 #include "src/common/status.h"
 
@@ -147,7 +148,8 @@ FaultInjectingFileSystem::Decision FaultInjectingFileSystem::Check(
       if (path.find(rule.path_contains) == std::string::npos) continue;
       uint64_t index = state.seen++;
       if (index < rule.skip) continue;
-      if (rule.count != FaultRule::kForever && index - rule.skip >= rule.count) {
+      if (rule.count != FaultRule::kForever &&
+          index - rule.skip >= rule.count) {
         continue;
       }
       decision.delay += rule.delay;

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+
 #include "src/storage/file_system.h"
 
 namespace juke::storage {
@@ -70,8 +71,7 @@ class FaultInjectingFileSystem : public FileSystem {
   // Shorthands: the nth (1-based) matching operation fails; every one does.
   void FailNth(FaultOp op, uint64_t n, int error,
                absl::string_view path_contains = "");
-  void FailAlways(FaultOp op, int error,
-                  absl::string_view path_contains = "");
+  void FailAlways(FaultOp op, int error, absl::string_view path_contains = "");
 
   absl::StatusOr<std::unique_ptr<File>> OpenFile(
       const std::string& path) override;
@@ -97,7 +97,7 @@ class FaultInjectingFileSystem : public FileSystem {
  private:
   struct RuleState {
     FaultRule rule;
-    uint64_t seen = 0;   // matching operations so far
+    uint64_t seen = 0;  // matching operations so far
   };
 
   FileSystem* const base_;

@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+
 #include "src/storage/file_system.h"
 
 namespace juke::storage {
@@ -66,8 +67,8 @@ class FileCache {
   const size_t capacity_;
   absl::Mutex mu_;
   std::list<uint64_t> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
-  std::map<uint64_t, std::pair<std::shared_ptr<File>,
-                               std::list<uint64_t>::iterator>>
+  std::map<uint64_t,
+           std::pair<std::shared_ptr<File>, std::list<uint64_t>::iterator>>
       files_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+
 #include "src/common/checksum.h"
 #include "src/common/logging.h"
 #include "src/common/status.h"
@@ -54,7 +55,8 @@ int RetryOnEintr(const std::function<int()>& call) {
 
 // fsyncs a directory so that entries created or renamed in it are durable.
 absl::Status SyncDir(const std::string& dir) {
-  int fd = RetryOnEintr([&] { return open(dir.c_str(), O_RDONLY | O_DIRECTORY); });
+  int fd =
+      RetryOnEintr([&] { return open(dir.c_str(), O_RDONLY | O_DIRECTORY); });
   if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("open dir ", dir));
   int r = RetryOnEintr([&] { return fsync(fd); });
   int err = errno;
@@ -168,8 +170,7 @@ class RingPool {
     return res;
   }
 
-  static int RunSyscall(Op op, int fd, void* buf, size_t len,
-                        uint64_t offset) {
+  static int RunSyscall(Op op, int fd, void* buf, size_t len, uint64_t offset) {
     ssize_t r = 0;
     switch (op) {
       case Op::kRead:
@@ -244,9 +245,9 @@ class UringFile : public File {
     if (!direct_ || (Aligned(offset) && Aligned(size))) {
       return absl::OkStatus();
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " ", path_, ": offset ", offset, " and size ", size,
-        " must be multiples of ", kBlockSize, " for direct I/O"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", path_, ": offset ", offset, " and size ", size,
+                     " must be multiples of ", kBlockSize, " for direct I/O"));
   }
 
   absl::Status OutOfMemory(size_t size) const {
@@ -267,11 +268,11 @@ class UringFile : public File {
   absl::Status ReadInto(uint64_t offset, std::span<uint8_t> buf) {
     size_t done = 0;
     while (done < buf.size()) {
-      int r = Submit(RingPool::Op::kRead, buf.data() + done,
-                     buf.size() - done, offset + done);
+      int r = Submit(RingPool::Op::kRead, buf.data() + done, buf.size() - done,
+                     offset + done);
       if (r < 0) {
-        return ErrnoToStatus(-r, absl::StrCat("read ", path_, " at ",
-                                              offset + done));
+        return ErrnoToStatus(
+            -r, absl::StrCat("read ", path_, " at ", offset + done));
       }
       // End of file. A direct read is short only there, and may stop off
       // the block grid, so the rest is not read again either way.
@@ -288,15 +289,15 @@ class UringFile : public File {
     size_t done = 0;
     while (done < data.size()) {
       // io_uring takes a non-const buffer for writes too; it only reads it.
-      int r = Submit(RingPool::Op::kWrite,
-                     const_cast<uint8_t*>(data.data()) + done,
-                     data.size() - done, offset + done);
+      int r =
+          Submit(RingPool::Op::kWrite, const_cast<uint8_t*>(data.data()) + done,
+                 data.size() - done, offset + done);
       // A write that makes no progress would loop forever; the device is
       // treated as failed.
       if (r == 0) r = -EIO;
       if (r < 0) {
-        return ErrnoToStatus(-r, absl::StrCat("write ", path_, " at ",
-                                              offset + done));
+        return ErrnoToStatus(
+            -r, absl::StrCat("write ", path_, " at ", offset + done));
       }
       done += r;
     }
@@ -446,15 +447,13 @@ class UringFileSystem : public FileSystem {
 
       absl::MutexLock lock(&mu_);
       if (buffered_dirs_.insert(dir).second) {
-        JUKE_LOG_INFO(log_,
-                      "Direct I/O not supported, using buffered I/O dir={}",
-                      dir);
+        JUKE_LOG_INFO(
+            log_, "Direct I/O not supported, using buffered I/O dir={}", dir);
       }
       *direct = false;
     }
-    return RetryOnEintr([&] {
-      return open(path.c_str(), O_RDWR | O_CLOEXEC | flags, 0644);
-    });
+    return RetryOnEintr(
+        [&] { return open(path.c_str(), O_RDWR | O_CLOEXEC | flags, 0644); });
   }
 
   const Logger log_;
