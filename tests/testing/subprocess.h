@@ -25,7 +25,10 @@
 // The child gets the parent's environment plus `env`, stdin from /dev/null
 // and stdout and stderr appended to `log_path`. It is killed with SIGKILL
 // if the test process dies (PR_SET_PDEATHSIG), so no daemon outlives a
-// crashed test, and by the destructor if still running.
+// crashed test, and by the destructor if still running. The kernel ties
+// that signal to the thread that called Start(), not the process: start
+// long-lived children from a thread that outlives them (the test's main
+// thread), or they die with the thread.
 //
 // Thread-compatible: one thread at a time per object.
 namespace juke::testing {
