@@ -320,17 +320,25 @@ absl::StatusOr<std::unique_ptr<ChunkIndex>> ChunkIndex::Open(
 }
 
 absl::Status ChunkIndex::Commit(IndexBatch* batch, bool sync) {
-  absl::MutexLock lock(&mu_);
-  if (!failed_.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "index refuses writes since an earlier one failed (", failed_.message(),
-        "); reopen the disk once the cause is fixed"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (!failed_.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "index refuses writes since an earlier one failed (",
+          failed_.message(), "); reopen the disk once the cause is fixed"));
+    }
   }
+
+  // Not under mu_: concurrent commits share RocksDB's group commit, and so
+  // one log sync.
   rocksdb::WriteOptions write_options;
   write_options.sync = sync;
   absl::Status s =
       FromRocks(db_->Write(write_options, &batch->batch_), "index write");
-  if (!s.ok()) failed_ = s;
+  if (!s.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (failed_.ok()) failed_ = s;
+  }
   return s;
 }
 

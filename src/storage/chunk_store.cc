@@ -184,26 +184,40 @@ absl::Status DiskChunkStore::Recover() {
   uint64_t replayed = 0;
   uint64_t last_sequence = 0;
   IndexBatch applied;
-  JUKE_RETURN_IF_ERROR(index_->ForEachJournal([&](JournalEntry entry) {
-    last_sequence = entry.sequence;
-    std::string name = EncodeChunkKey(entry.key);
-    // After an entry of a chunk that cannot be applied, the later ones of
-    // that chunk wait for it.
-    if (!HasPending(name)) {
-      absl::Status s =
-          Apply(entry.key, entry.file_number, entry.offset,
-                {reinterpret_cast<const uint8_t*>(entry.data.data()),
-                 entry.data.size()});
-      if (s.ok()) {
-        applied.DeleteJournal(entry.sequence);
-        ++replayed;
+  JUKE_RETURN_IF_ERROR(
+      index_->ForEachJournal([&](JournalEntry entry) -> absl::Status {
+        last_sequence = entry.sequence;
+        std::string name = EncodeChunkKey(entry.key);
+
+        // Deleting a chunk drops its entries in the same batch, so this does
+        // not happen; were it to, writing the data would resurrect a file.
+        JUKE_ASSIGN_OR_RETURN(std::optional<ChunkRecord> record,
+                              index_->GetChunk(entry.key));
+        if (!record.has_value() || record->file_number != entry.file_number) {
+          JUKE_LOG_WARN(log_,
+                        "Dropping journal entry of a deleted chunk chunk={}",
+                        ChunkName(entry.key));
+          applied.DeleteJournal(entry.sequence);
+          return absl::OkStatus();
+        }
+
+        // After an entry of a chunk that cannot be applied, the later ones of
+        // that chunk wait for it.
+        if (!HasPending(name)) {
+          absl::Status s =
+              Apply(entry.key, entry.file_number, entry.offset,
+                    {reinterpret_cast<const uint8_t*>(entry.data.data()),
+                     entry.data.size()});
+          if (s.ok()) {
+            applied.DeleteJournal(entry.sequence);
+            ++replayed;
+            return absl::OkStatus();
+          }
+        }
+        absl::MutexLock lock(&mu_);
+        pending_[name].push_back(entry.sequence);
         return absl::OkStatus();
-      }
-    }
-    absl::MutexLock lock(&mu_);
-    pending_[name].push_back(entry.sequence);
-    return absl::OkStatus();
-  }));
+      }));
   JUKE_RETURN_IF_ERROR(index_->Commit(&applied, false));
 
   uint64_t chunks = 0;
