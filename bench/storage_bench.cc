@@ -6,8 +6,8 @@
 // each figure and the ratio daemon/fio. A benchmark, not a test: it asserts
 // nothing.
 //
-//   storage_bench --address=127.0.0.1:7420 --disk_id=h1.1a2b3c4d \
-//       --fio_dir=/tmp/juke-pool/h1/disk0 --runs=3
+//   storage_bench --address=127.0.0.1:7420 --disk_id=h1.1a2b3c4d
+//       --fio_dir=/var/tmp/juke-pool/h1/disk0 --runs=3
 
 #include <grpcpp/grpcpp.h>
 #include <stdio.h>
