@@ -160,7 +160,7 @@ absl::StatusOr<JournalEntry> DecodeJournal(absl::string_view key,
   if (!decoded.ok()) return Corrupt("journal chunk key", key);
   entry.sequence = GetBigEndian64(key.substr(1));
   entry.key = *std::move(decoded);
-  entry.data = std::string(r.rest());
+  entry.data.assign(r.rest().data(), r.rest().size());
   return entry;
 }
 
@@ -189,7 +189,7 @@ absl::Status ValidateVolumeId(absl::string_view volume_id) {
         absl::StrCat("volume id must be 1 to ", kMaxVolumeIdSize,
                      " bytes, got ", volume_id.size()));
   }
-  if (volume_id.find('\0') != absl::string_view::npos) {
+  if (absl::StrContains(volume_id, '\0')) {
     return absl::InvalidArgumentError("volume id must not contain NUL bytes");
   }
   return absl::OkStatus();
@@ -215,7 +215,7 @@ absl::StatusOr<ChunkKey> DecodeChunkKey(absl::string_view encoded) {
     return absl::InvalidArgumentError("not an encoded chunk key");
   }
   ChunkKey key;
-  key.volume_id = std::string(encoded.substr(0, nul));
+  key.volume_id.assign(encoded.data(), nul);
   key.index = GetBigEndian64(encoded.substr(nul + 1));
   key.epoch = GetBigEndian64(encoded.substr(nul + 9));
   return key;

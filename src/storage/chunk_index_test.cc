@@ -133,7 +133,7 @@ TEST(ChunkIndexTest, JournalFencesAndCountersSurviveReopen) {
 
   std::vector<uint64_t> sequences;
   ASSERT_TRUE(index
-                  ->ForEachJournal([&](JournalEntry entry) {
+                  ->ForEachJournal([&](const JournalEntry& entry) {
                     sequences.push_back(entry.sequence);
                     EXPECT_EQ(entry.data, std::string(kBlockSize, 7));
                     return absl::OkStatus();

@@ -160,7 +160,7 @@ absl::Status DiskChunkStore::Recover() {
   JUKE_RETURN_IF_ERROR(index_->ForEachFence(
       [this](absl::string_view volume_id, uint64_t generation) {
         absl::MutexLock lock(&mu_);
-        fences_[std::string(volume_id)] = generation;
+        fences_.insert_or_assign(std::string{volume_id}, generation);
         return absl::OkStatus();
       }));
 
@@ -649,7 +649,7 @@ absl::StatusOr<uint64_t> DiskChunkStore::Fence(absl::string_view volume_id,
       Annotate(index_->Commit(&batch, true),
                absl::StrCat("fence volume ", absl::CHexEscape(volume_id))));
   absl::MutexLock lock(&mu_);
-  fences_[std::string(volume_id)] = generation;
+  fences_.insert_or_assign(std::string{volume_id}, generation);
   JUKE_LOG_INFO(log_, "Volume fenced volumeID={} generation={}",
                 absl::CHexEscape(volume_id), generation);
   return generation;

@@ -585,6 +585,7 @@ TEST_F(ChunkStoreTest, ConcurrentWritesToOneChunkAreSerialized) {
   constexpr int kThreads = 4;
   constexpr int kWrites = 10;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kWrites; ++i) {
@@ -598,7 +599,7 @@ TEST_F(ChunkStoreTest, ConcurrentWritesToOneChunkAreSerialized) {
   }
   for (auto& t : threads) t.join();
 
-  EXPECT_EQ(VersionOf(kChunkA), uint64_t{kThreads * kWrites});
+  EXPECT_EQ(VersionOf(kChunkA), uint64_t{kThreads} * kWrites);
   for (int t = 0; t < kThreads; ++t) {
     EXPECT_EQ(ReadOk(kChunkA, t, 1), Pattern(t * 100 + kWrites - 1, 1));
     EXPECT_EQ(ReadOk({"own", static_cast<uint64_t>(t), 0}, 0, 2),

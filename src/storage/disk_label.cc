@@ -47,7 +47,7 @@ absl::StatusOr<DiskLabel> DecodeDiskLabel(absl::string_view text) {
       return absl::DataLossError(absl::StrCat("disk label: malformed line '",
                                               absl::CEscape(line), "'"));
     }
-    fields[std::string(kv[0])] = std::move(value);
+    fields.insert_or_assign(std::string{kv[0]}, std::move(value));
   }
 
   DiskLabel label;

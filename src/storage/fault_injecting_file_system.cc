@@ -116,7 +116,7 @@ void FaultInjectingFileSystem::FailNth(FaultOp op, uint64_t n, int error,
   rule.op = op;
   rule.skip = n > 0 ? n - 1 : 0;
   rule.error = error;
-  rule.path_contains = std::string(path_contains);
+  rule.path_contains.assign(path_contains.data(), path_contains.size());
   AddRule(std::move(rule));
 }
 
@@ -126,7 +126,7 @@ void FaultInjectingFileSystem::FailAlways(FaultOp op, int error,
   rule.op = op;
   rule.count = FaultRule::kForever;
   rule.error = error;
-  rule.path_contains = std::string(path_contains);
+  rule.path_contains.assign(path_contains.data(), path_contains.size());
   AddRule(std::move(rule));
 }
 

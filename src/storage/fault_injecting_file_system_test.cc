@@ -112,6 +112,7 @@ TEST_F(FaultInjectingFileSystemTest, CountsOperationsAcrossThreadsExactly) {
   fs_.FailNth(FaultOp::kWrite, 150, EIO);
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       std::vector<uint8_t> data = Pattern(t, 1);

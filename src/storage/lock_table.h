@@ -58,7 +58,7 @@ class LockTable {
       auto it = entries_.find(name);
       if (it == entries_.end()) {
         auto created = std::make_unique<Entry>();
-        created->name = std::string(name);
+        created->name.assign(name.data(), name.size());
         it = entries_.emplace(created->name, std::move(created)).first;
       }
       entry = it->second.get();

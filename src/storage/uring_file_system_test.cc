@@ -71,6 +71,7 @@ TEST_F(UringFileSystemTest, ConcurrentWritesToDisjointRangesAllLand) {
   auto file = fs_->OpenFile(Path("f"));
   ASSERT_TRUE(file.ok());
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 16; ++i) {
