@@ -304,6 +304,18 @@ TEST_F(ChunkStoreTest, FailedSyncIsUnavailableAndAppliedOnReopen) {
   EXPECT_EQ(ReadOk(kChunkB, 0, 2), Pattern(2, 2));
 }
 
+TEST_F(ChunkStoreTest, DeletingAChunkWithAPendingWriteDropsTheWrite) {
+  ASSERT_TRUE(Write(kChunkA, 0, Pattern(1, 2)).ok());
+  fs_.FailAlways(FaultOp::kWrite, EIO);
+  EXPECT_TRUE(absl::IsUnavailable(Write(kChunkA, 0, Pattern(2, 2)).status()));
+  fs_.Reset();
+
+  ASSERT_TRUE(store_->Delete(kChunkA, 1).ok());
+  Open();
+  EXPECT_TRUE(absl::IsNotFound(store_->Read(kChunkA, 0, kBlockSize).status()));
+  EXPECT_TRUE(ChunkFiles().empty());
+}
+
 TEST_F(ChunkStoreTest, FullIndexIsResourceExhaustedAndChangesNothing) {
   ASSERT_TRUE(Write(kChunkA, 0, Pattern(1, 2)).ok());
   ASSERT_TRUE(Write(kChunkB, 0, Pattern(2, 2)).ok());
