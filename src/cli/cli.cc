@@ -1,10 +1,13 @@
 #include "src/cli/cli.h"
 
 #include <cstdlib>
+#include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
+#include "src/cli/chunk_command.h"
 #include "src/cli/command_line.h"
 #include "src/cli/status_command.h"
 
@@ -22,6 +25,8 @@ Usage:
 Commands:
   status    Show every host of the pool, up or down, with its disks, their
             state, capacity, use and chunk count, and totals.
+  chunk     Write, read or list raw chunks on one host's disk, to check a
+            host by hand (no replication; see `juke help chunk`).
   help      Show this help, or `juke help <command>` for one command.
 
 Flags for every command:
@@ -58,10 +63,51 @@ Flags:
             As for every command; see `juke help`.
 )";
 
+constexpr char kChunkUsage[] =
+    R"(juke chunk: raw chunk access on one storage daemon.
+
+Usage:
+  juke chunk write --host=H --volume=V --index=N --from=FILE [--offset=0]
+  juke chunk read  --host=H --volume=V --index=N --to=FILE|- [--offset=0]
+                   [--length=BYTES]
+  juke chunk list  --host=H [--volume=V]
+
+The host's address comes from etcd. The chunk lives only on the disk named
+(--disk=ID; default the host's first healthy disk): this bypasses
+replication and is meant for checking a host by hand. Data travels in 4 KiB
+blocks with a CRC32C each, checked by the daemon on the way in and on every
+read; a write of FILE is padded with zeros to a whole block.
+
+Flags:
+  --host=ID         the host, as `juke status` lists it
+  --disk=ID         the disk (default: the host's first healthy disk)
+  --volume=ID       the volume id the chunk belongs to
+  --index=N         the chunk's index in the volume
+  --offset=BYTES    byte offset in the chunk, a multiple of 4096
+  --length=BYTES    read: bytes to read, a multiple of 4096 (default 4 MiB)
+  --generation=N    write: the writer generation (default 1)
+  --from=FILE       write: up to 4 MiB of data to send
+  --to=FILE         read: where to put the data; - for standard output
+  --etcd, --timeout as for every command; see `juke help`.
+)";
+
 int UsageError(absl::string_view message, std::ostream& err) {
   err << "juke: " << message << "\n"
       << "Run 'juke help' for usage.\n";
   return 2;
+}
+
+// Usage error (exit 2) unless every flag given is one `command` takes.
+bool OnlyFlags(const CommandLine& line, const std::set<std::string>& allowed,
+               std::ostream& err, int* code) {
+  for (const auto& [name, value] : line.flags) {
+    if (allowed.count(name) == 0) {
+      *code = UsageError(
+          absl::StrCat(line.command, " does not take --", name), err);
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string DefaultEtcd() {
@@ -76,6 +122,8 @@ int Status(const CommandLine& line, std::ostream& out, std::ostream& err) {
                                    line.positional[0], "\""),
                       err);
   }
+  int code = 0;
+  if (!OnlyFlags(line, {"etcd", "output", "timeout"}, err, &code)) return code;
   StatusOptions options;
   options.etcd_endpoints = DefaultEtcd();
   if (auto it = line.flags.find("etcd"); it != line.flags.end()) {
@@ -102,12 +150,78 @@ int Status(const CommandLine& line, std::ostream& out, std::ostream& err) {
   return RunStatus(options, out, err);
 }
 
+// Reads the numeric flag `name` into `value` when given.
+bool NumberFlag(const CommandLine& line, const std::string& name,
+                uint64_t* value, std::ostream& err, int* code) {
+  auto it = line.flags.find(name);
+  if (it == line.flags.end()) return true;
+  if (absl::SimpleAtoi(it->second, value)) return true;
+  *code = UsageError(absl::StrCat("--", name, " must be a non-negative ",
+                                  "integer, not \"", it->second, "\""),
+                     err);
+  return false;
+}
+
+int Chunk(const CommandLine& line, std::ostream& out, std::ostream& err) {
+  if (line.positional.size() != 1 ||
+      (line.positional[0] != "write" && line.positional[0] != "read" &&
+       line.positional[0] != "list")) {
+    return UsageError("chunk wants one action: write, read or list", err);
+  }
+  int code = 0;
+  if (!OnlyFlags(line,
+                 {"etcd", "timeout", "host", "disk", "volume", "index",
+                  "offset", "length", "generation", "from", "to"},
+                 err, &code)) {
+    return code;
+  }
+  ChunkOptions o;
+  o.action = line.positional[0];
+  o.etcd_endpoints = DefaultEtcd();
+  auto get = [&line](const char* name) {
+    auto it = line.flags.find(name);
+    return it == line.flags.end() ? std::string() : it->second;
+  };
+  if (!get("etcd").empty()) o.etcd_endpoints = get("etcd");
+  o.host = get("host");
+  o.disk = get("disk");
+  o.volume = get("volume");
+  o.from = get("from");
+  o.to = get("to");
+  if (!NumberFlag(line, "index", &o.index, err, &code) ||
+      !NumberFlag(line, "offset", &o.offset, err, &code) ||
+      !NumberFlag(line, "length", &o.length, err, &code) ||
+      !NumberFlag(line, "generation", &o.generation, err, &code)) {
+    return code;
+  }
+  if (auto it = line.flags.find("timeout"); it != line.flags.end()) {
+    if (!absl::ParseDuration(it->second, &o.timeout) ||
+        o.timeout <= absl::ZeroDuration()) {
+      return UsageError("--timeout must be a positive duration such as 5s",
+                        err);
+    }
+  }
+  if (o.host.empty()) return UsageError("chunk needs --host", err);
+  if (o.action != "list" && o.volume.empty()) {
+    return UsageError("chunk needs --volume", err);
+  }
+  if (o.action == "write" && o.from.empty()) {
+    return UsageError("chunk write needs --from=FILE", err);
+  }
+  if (o.action == "read" && o.to.empty()) {
+    return UsageError("chunk read needs --to=FILE (or - for stdout)", err);
+  }
+  return RunChunk(o, out, err);
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out,
            std::ostream& err) {
   absl::StatusOr<CommandLine> line =
-      ParseCommandLine(args, {"etcd", "output", "timeout"});
+      ParseCommandLine(args, {"etcd", "output", "timeout", "host", "disk",
+                              "volume", "index", "offset", "length",
+                              "generation", "from", "to"});
   if (!line.ok()) return UsageError(line.status().message(), err);
 
   if (line->command == "help") {
@@ -117,6 +231,10 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
     }
     if (line->positional[0] == "status") {
       out << kStatusUsage;
+      return 0;
+    }
+    if (line->positional[0] == "chunk") {
+      out << kChunkUsage;
       return 0;
     }
     return UsageError(absl::StrCat("no help for unknown command \"",
@@ -137,6 +255,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       return 0;
     }
     return Status(*line, out, err);
+  }
+  if (line->command == "chunk") {
+    if (line->help) {
+      out << kChunkUsage;
+      return 0;
+    }
+    return Chunk(*line, out, err);
   }
   return UsageError(absl::StrCat("unknown command \"", line->command, "\""),
                     err);
