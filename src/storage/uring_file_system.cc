@@ -1,5 +1,4 @@
 #include <fcntl.h>
-#include <liburing.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -22,15 +21,11 @@
 #include "src/common/logging.h"
 #include "src/common/status.h"
 #include "src/storage/file_system.h"
+#include "src/storage/ring_pool.h"
 
 namespace juke::storage {
 namespace {
 
-// Rings kept for reuse. Each I/O call takes a ring for its own submission
-// and completion, so up to this many calls run on the disk at once; more
-// wait for a free ring.
-constexpr size_t kMaxRings = 4;
-constexpr unsigned kRingEntries = 4;
 // How often an I/O that keeps reporting EINTR or EAGAIN is resubmitted.
 constexpr int kMaxRetries = 100;
 
@@ -64,134 +59,6 @@ absl::Status SyncDir(const std::string& dir) {
   if (r < 0) return ErrnoToStatus(err, absl::StrCat("fsync dir ", dir));
   return absl::OkStatus();
 }
-
-// A fixed set of io_uring instances shared by every file of a file system.
-// When the kernel refuses io_uring (an old kernel or a seccomp profile that
-// blocks it), Run falls back to plain system calls. Thread-safe.
-class RingPool {
- public:
-  RingPool() : log_(GetLogger("storage")) {}
-
-  ~RingPool() {
-    for (auto& ring : free_) io_uring_queue_exit(ring.get());
-  }
-
-  // The kinds of request Run submits.
-  enum class Op { kRead, kWrite, kDataSync };
-
-  // Submits one request and waits for it. Returns the byte count (0 for
-  // kDataSync) or -errno, like the system call would.
-  int Run(Op op, int fd, void* buf, size_t len, uint64_t offset) {
-    std::unique_ptr<io_uring> ring = Acquire();
-    if (ring == nullptr) return RunSyscall(op, fd, buf, len, offset);
-    int res = RunOnRing(ring.get(), op, fd, buf, len, offset);
-    Release(std::move(ring));
-    return res;
-  }
-
- private:
-  // Returns a ring, waiting while all are busy; nullptr when the kernel
-  // does not provide io_uring.
-  std::unique_ptr<io_uring> Acquire() {
-    absl::MutexLock lock(&mu_);
-    while (true) {
-      if (unavailable_) return nullptr;
-      if (!free_.empty()) {
-        std::unique_ptr<io_uring> ring = std::move(free_.back());
-        free_.pop_back();
-        return ring;
-      }
-      if (created_ < kMaxRings) break;
-      mu_.Await(absl::Condition(
-          +[](RingPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return !p->free_.empty();
-          },
-          this));
-    }
-
-    auto ring = std::make_unique<io_uring>();
-    int r = io_uring_queue_init(kRingEntries, ring.get(), 0);
-    if (r < 0) {
-      if (created_ == 0) {
-        unavailable_ = true;
-        JUKE_LOG_WARN(log_,
-                      "io_uring unavailable, using plain system calls err={}",
-                      std::strerror(-r));
-        return nullptr;
-      }
-      // Some rings exist; wait for one of them instead.
-      mu_.Await(absl::Condition(
-          +[](RingPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return !p->free_.empty();
-          },
-          this));
-      std::unique_ptr<io_uring> reused = std::move(free_.back());
-      free_.pop_back();
-      return reused;
-    }
-    ++created_;
-    return ring;
-  }
-
-  void Release(std::unique_ptr<io_uring> ring) {
-    absl::MutexLock lock(&mu_);
-    free_.push_back(std::move(ring));
-  }
-
-  static int RunOnRing(io_uring* ring, Op op, int fd, void* buf, size_t len,
-                       uint64_t offset) {
-    io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    if (sqe == nullptr) return -EBUSY;  // Cannot happen: one request per ring.
-    switch (op) {
-      case Op::kRead:
-        io_uring_prep_read(sqe, fd, buf, static_cast<unsigned>(len), offset);
-        break;
-      case Op::kWrite:
-        io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len), offset);
-        break;
-      case Op::kDataSync:
-        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-        break;
-    }
-
-    int r;
-    do {
-      r = io_uring_submit(ring);
-    } while (r == -EINTR || r == -EAGAIN);
-    if (r < 0) return r;
-
-    io_uring_cqe* cqe = nullptr;
-    do {
-      r = io_uring_wait_cqe(ring, &cqe);
-    } while (r == -EINTR);
-    if (r < 0) return r;
-    int res = cqe->res;
-    io_uring_cqe_seen(ring, cqe);
-    return res;
-  }
-
-  static int RunSyscall(Op op, int fd, void* buf, size_t len, uint64_t offset) {
-    ssize_t r = 0;
-    switch (op) {
-      case Op::kRead:
-        r = pread(fd, buf, len, static_cast<off_t>(offset));
-        break;
-      case Op::kWrite:
-        r = pwrite(fd, buf, len, static_cast<off_t>(offset));
-        break;
-      case Op::kDataSync:
-        r = fdatasync(fd);
-        break;
-    }
-    return r < 0 ? -errno : static_cast<int>(r);
-  }
-
-  const Logger log_;
-  absl::Mutex mu_;
-  std::vector<std::unique_ptr<io_uring>> free_ ABSL_GUARDED_BY(mu_);
-  size_t created_ ABSL_GUARDED_BY(mu_) = 0;
-  bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // A kBlockSize-aligned heap buffer, for direct I/O from unaligned memory.
 struct AlignedBuffer {
