@@ -26,8 +26,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "juke/storage/v1/storage.grpc.pb.h"
 #include "nlohmann/json.hpp"
+
+#include "juke/storage/v1/storage.grpc.pb.h"
+
 #include "src/common/checksum.h"
 
 ABSL_FLAG(std::string, address, "", "The daemon's chunk service HOST:PORT.");
@@ -90,7 +92,8 @@ class DaemonRunner {
     absl::Time start = absl::Now();
     for (uint64_t i = 0; i < n; ++i) {
       uint64_t pos = (p.random ? rng() % span_blocks : i) * p.block;
-      bool ok = p.write ? Write(volume, pos, data, sums) : Read(volume, pos, p.block);
+      bool ok =
+          p.write ? Write(volume, pos, data, sums) : Read(volume, pos, p.block);
       if (!ok) exit(1);
     }
     double secs = absl::ToDoubleSeconds(absl::Now() - start);
@@ -195,8 +198,9 @@ int main(int argc, char** argv) {
   std::string disk = absl::GetFlag(FLAGS_disk_id);
   std::string dir = absl::GetFlag(FLAGS_fio_dir);
   if (address.empty() || disk.empty() || dir.empty()) {
-    fprintf(stderr, "storage_bench: --address, --disk_id and --fio_dir are "
-                    "required (see --help)\n");
+    fprintf(stderr,
+            "storage_bench: --address, --disk_id and --fio_dir are "
+            "required (see --help)\n");
     return 2;
   }
   uint64_t bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_size_mib)) << 20;
@@ -210,9 +214,10 @@ int main(int argc, char** argv) {
       {"rand read 4 KiB", false, 4096, true},
   };
   DaemonRunner daemon(address, disk);
-  printf("%-18s %14s %14s %8s   (median of %d runs, queue depth 1, "
-         "durable writes)\n",
-         "pattern", "juke", "fio", "ratio", runs);
+  printf(
+      "%-18s %14s %14s %8s   (median of %d runs, queue depth 1, "
+      "durable writes)\n",
+      "pattern", "juke", "fio", "ratio", runs);
   for (const Pattern& p : patterns) {
     std::vector<double> ours, theirs, ratios;
     for (int r = 0; r < runs; ++r) {

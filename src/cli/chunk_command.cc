@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+
 #include "juke/storage/v1/storage.grpc.pb.h"
+
 #include "src/common/checksum.h"
 #include "src/common/etcd_client.h"
 #include "src/model/host_registry.h"
@@ -34,15 +36,15 @@ absl::StatusOr<HostStatus> FindHost(const ChunkOptions& o) {
   if (!etcd.ok()) return etcd.status();
   auto hosts = ListHosts(**etcd);
   if (!hosts.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach etcd at ", o.etcd_endpoints, ": ",
-        hosts.status().message()));
+    return absl::UnavailableError(absl::StrCat("cannot reach etcd at ",
+                                               o.etcd_endpoints, ": ",
+                                               hosts.status().message()));
   }
   for (HostStatus& h : *hosts) {
     if (h.record.host_id == o.host) return std::move(h);
   }
-  return absl::NotFoundError(
-      absl::StrCat("host \"", o.host, "\" is not in the pool; see juke status"));
+  return absl::NotFoundError(absl::StrCat(
+      "host \"", o.host, "\" is not in the pool; see juke status"));
 }
 
 std::string PickDisk(const HostStatus& host, const std::string& wanted) {
@@ -78,9 +80,8 @@ int Write(const ChunkOptions& o, const std::string& disk,
   req.mutable_chunk()->set_index(o.index);
   req.set_offset(o.offset);
   req.set_generation(o.generation);
-  for (uint32_t c : BlockChecksums({reinterpret_cast<const uint8_t*>(
-                                        data.data()),
-                                    data.size()})) {
+  for (uint32_t c : BlockChecksums(
+           {reinterpret_cast<const uint8_t*>(data.data()), data.size()})) {
     req.add_checksums(c);
   }
   req.set_data(std::move(data));

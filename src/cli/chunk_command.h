@@ -27,7 +27,6 @@ struct ChunkOptions {
 };
 
 // Runs the action; returns the exit code (0, 1 on failure, 2 on usage).
-int RunChunk(const ChunkOptions& options, std::ostream& out,
-             std::ostream& err);
+int RunChunk(const ChunkOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace juke::cli

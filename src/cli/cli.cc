@@ -102,8 +102,8 @@ bool OnlyFlags(const CommandLine& line, const std::set<std::string>& allowed,
                std::ostream& err, int* code) {
   for (const auto& [name, value] : line.flags) {
     if (allowed.count(name) == 0) {
-      *code = UsageError(
-          absl::StrCat(line.command, " does not take --", name), err);
+      *code = UsageError(absl::StrCat(line.command, " does not take --", name),
+                         err);
       return false;
     }
   }
@@ -218,10 +218,9 @@ int Chunk(const CommandLine& line, std::ostream& out, std::ostream& err) {
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out,
            std::ostream& err) {
-  absl::StatusOr<CommandLine> line =
-      ParseCommandLine(args, {"etcd", "output", "timeout", "host", "disk",
-                              "volume", "index", "offset", "length",
-                              "generation", "from", "to"});
+  absl::StatusOr<CommandLine> line = ParseCommandLine(
+      args, {"etcd", "output", "timeout", "host", "disk", "volume", "index",
+             "offset", "length", "generation", "from", "to"});
   if (!line.ok()) return UsageError(line.status().message(), err);
 
   if (line->command == "help") {

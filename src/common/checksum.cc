@@ -1,9 +1,9 @@
 #include "src/common/checksum.h"
 
-#include <isa-l/crc.h>
-
 #include <array>
 #include <cassert>
+
+#include <isa-l/crc.h>
 
 namespace juke {
 

@@ -1,8 +1,8 @@
 #include "src/common/checksum.h"
 
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace juke {

@@ -89,7 +89,8 @@ absl::Status SetLogLevels(absl::string_view spec) {
   std::lock_guard<std::mutex> lock(s.mu);
   s.default_level = default_level;
   s.overrides = std::move(overrides);
-  spdlog::apply_all([&s](const Logger& l) { l->set_level(LevelFor(s, l->name())); });
+  spdlog::apply_all(
+      [&s](const Logger& l) { l->set_level(LevelFor(s, l->name())); });
   return absl::OkStatus();
 }
 

@@ -52,8 +52,8 @@ struct fmt::formatter<absl::Status> : fmt::formatter<fmt::string_view> {
   template <typename Ctx>
   auto format(const absl::Status& s, Ctx& ctx) const {
     std::string text = s.ToString();
-    return fmt::formatter<fmt::string_view>::format(
-        fmt::string_view(text), ctx);
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(text),
+                                                    ctx);
   }
 };
 

@@ -2,8 +2,8 @@
 
 #include <exception>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 namespace juke {
 
@@ -15,8 +15,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   if (colon == std::string::npos || colon == 0 ||
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 ||
       port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics address '", address, "' is not HOST:PORT (e.g. 0.0.0.0:9090)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address '", address,
+                     "' is not HOST:PORT (e.g. 0.0.0.0:9090)"));
   }
 
   // prometheus-cpp reports bind failures by throwing; this is the one place

@@ -23,10 +23,10 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
 }  // namespace juke
 
-#define JUKE_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    ::absl::Status juke_status_ = (expr);           \
-    if (!juke_status_.ok()) return juke_status_;    \
+#define JUKE_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status juke_status_ = (expr);        \
+    if (!juke_status_.ok()) return juke_status_; \
   } while (0)
 
 #define JUKE_STATUS_CONCAT_INNER_(a, b) a##b
@@ -36,7 +36,10 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context);
 #define JUKE_ASSIGN_OR_RETURN(lhs, expr)                                    \
   JUKE_ASSIGN_OR_RETURN_IMPL_(JUKE_STATUS_CONCAT_(juke_so_, __LINE__), lhs, \
                               expr)
+// `lhs` may be a declaration, so it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define JUKE_ASSIGN_OR_RETURN_IMPL_(so, lhs, expr) \
   auto so = (expr);                                \
   if (!so.ok()) return so.status();                \
   lhs = std::move(so).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+
 #include "src/common/grpc_status.h"
 #include "src/common/logging.h"
 #include "src/common/status.h"
@@ -30,8 +31,7 @@ class CallScope {
       metrics_->AddChecksumFailure();
     }
     JUKE_LOG_DEBUG(Log(), "Call done method={} code={} duration={} err={}",
-                   method_, code, absl::FormatDuration(took),
-                   status.message());
+                   method_, code, absl::FormatDuration(took), status.message());
     return ToGrpcStatus(status);
   }
 

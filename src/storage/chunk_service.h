@@ -1,6 +1,7 @@
 #pragma once
 
 #include "juke/storage/v1/storage.grpc.pb.h"
+
 #include "src/storage/storage_metrics.h"
 #include "src/storage/storage_node.h"
 

@@ -65,9 +65,9 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
     const char* flag;
     const std::string* value;
   };
-  for (const Label& label : {Label{"region", &config.region},
-                             Label{"zone", &config.zone},
-                             Label{"cluster", &config.cluster}}) {
+  for (const Label& label :
+       {Label{"region", &config.region}, Label{"zone", &config.zone},
+        Label{"cluster", &config.cluster}}) {
     if (!label.value->empty() && !IsValidName(*label.value)) {
       return Bad(label.flag, absl::StrCat("'", *label.value, "' is not valid"),
                  kNameRule);
@@ -93,7 +93,8 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
     struct stat st;
     if (stat(disk.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return Bad("disks",
-                 absl::StrCat("'", raw, "' does not exist or is not a "
+                 absl::StrCat("'", raw,
+                              "' does not exist or is not a "
                               "directory"),
                  "create and mount the disk directory first");
     }
@@ -129,8 +130,7 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
                "use 2 to 300 seconds");
   }
   constexpr uint64_t kBlock = 4096;
-  if (config.max_chunk_size < kBlock ||
-      config.max_chunk_size > (1ull << 30) ||
+  if (config.max_chunk_size < kBlock || config.max_chunk_size > (1ull << 30) ||
       config.max_chunk_size % kBlock != 0) {
     return Bad("max_chunk_size",
                absl::StrCat(config.max_chunk_size, " is not allowed"),

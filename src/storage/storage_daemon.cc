@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+
 #include "src/common/etcd_client.h"
 #include "src/common/logging.h"
 #include "src/common/metrics_server.h"
@@ -64,10 +65,8 @@ absl::Status WriteReadyFile(const std::string& path, const std::string& grpc,
   return absl::OkStatus();
 }
 
-HostRecord MakeRecord(const DaemonConfig& config,
-                             const std::string& address,
-                             const std::vector<DiskInfo>& disks,
-                             int64_t started_at) {
+HostRecord MakeRecord(const DaemonConfig& config, const std::string& address,
+                      const std::vector<DiskInfo>& disks, int64_t started_at) {
   HostRecord r;
   r.host_id = config.host_id;
   r.pool_id = config.pool_id;
@@ -180,8 +179,8 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
   }
 
   // The chunk service, with the standard gRPC health service beside it.
-  s->service = std::make_unique<ChunkServiceImpl>(s->node.get(),
-                                                  s->metrics.get());
+  s->service =
+      std::make_unique<ChunkServiceImpl>(s->node.get(), s->metrics.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;

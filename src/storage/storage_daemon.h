@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "src/storage/daemon_config.h"
 
 namespace juke::storage {

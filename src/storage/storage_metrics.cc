@@ -14,8 +14,8 @@ prometheus::Family<prometheus::Gauge>& DiskGauge(prometheus::Registry& r,
 // Latency buckets from 100 us to 10 s: local disk writes sit at the low
 // end, replicated writes over a slow network at the high one.
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   10};
 }
 
 }  // namespace
@@ -48,8 +48,7 @@ StorageMetrics::StorageMetrics(std::shared_ptr<prometheus::Registry> registry)
               .Add({})),
       disk_capacity_(DiskGauge(*registry_, "juke_storage_disk_capacity_bytes",
                                "Size of the file system holding the disk")),
-      disk_available_(DiskGauge(*registry_,
-                                "juke_storage_disk_available_bytes",
+      disk_available_(DiskGauge(*registry_, "juke_storage_disk_available_bytes",
                                 "Free bytes on the disk")),
       disk_used_(DiskGauge(*registry_, "juke_storage_disk_used_bytes",
                            "Bytes of chunk data on the disk")),

@@ -11,6 +11,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+
 #include "src/storage/storage_node.h"
 
 namespace juke::storage {

@@ -7,6 +7,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+
 #include "src/common/logging.h"
 #include "src/common/status.h"
 #include "src/storage/disk_label.h"
@@ -23,8 +24,7 @@ Logger Log() {
 // to tell disks apart and readable in status output.
 std::string NewDiskId(const std::string& host_id) {
   absl::BitGen gen;
-  return absl::StrFormat("%s.%08x", host_id,
-                         absl::Uniform<uint32_t>(gen));
+  return absl::StrFormat("%s.%08x", host_id, absl::Uniform<uint32_t>(gen));
 }
 
 // The identity a disk directory's label records, or nullopt for a
@@ -63,15 +63,15 @@ absl::StatusOr<std::unique_ptr<StorageNode>> StorageNode::Open(
 
     // A labelled disk keeps its id; a blank one gets a new id when the
     // store labels it.
-    absl::StatusOr<std::optional<DiskIdentity>> label =
-        ReadDiskLabel(fs, path);
+    absl::StatusOr<std::optional<DiskIdentity>> label = ReadDiskLabel(fs, path);
     if (!label.ok()) {
       disk.failure = std::string(label.status().message());
       JUKE_LOG_ERROR(Log(), "Disk failed path={} err={}", path, label.status());
       disks.push_back(std::move(disk));
       continue;
     }
-    disk.id = label->has_value() ? (*label)->disk_id : NewDiskId(config.host_id);
+    disk.id =
+        label->has_value() ? (*label)->disk_id : NewDiskId(config.host_id);
 
     ChunkStoreOptions options;
     options.path = path;
@@ -129,21 +129,23 @@ absl::Status StorageNode::CheckFence(absl::string_view volume_id,
                                      uint64_t generation) {
   uint64_t fence = 0;
   for (const Disk& d : disks_) {
-    if (d.store != nullptr) fence = std::max(fence, d.store->FenceOf(volume_id));
+    if (d.store != nullptr)
+      fence = std::max(fence, d.store->FenceOf(volume_id));
   }
   if (generation < fence) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("fenced: generation ", generation, " of volume ",
-                     volume_id, " is below ", fence,
-                     "; the volume was attached elsewhere"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "fenced: generation ", generation, " of volume ", volume_id,
+        " is below ", fence, "; the volume was attached elsewhere"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> StorageNode::Write(
-    absl::string_view disk_id, const ChunkKey& key, uint64_t offset,
-    std::span<const uint8_t> data, std::span<const uint32_t> checksums,
-    uint64_t generation) {
+absl::StatusOr<uint64_t> StorageNode::Write(absl::string_view disk_id,
+                                            const ChunkKey& key,
+                                            uint64_t offset,
+                                            std::span<const uint8_t> data,
+                                            std::span<const uint32_t> checksums,
+                                            uint64_t generation) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
   JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
   return store->Write(key, offset, data, checksums, generation);
@@ -151,14 +153,13 @@ absl::StatusOr<uint64_t> StorageNode::Write(
 
 absl::StatusOr<ReadResult> StorageNode::Read(absl::string_view disk_id,
                                              const ChunkKey& key,
-                                             uint64_t offset,
-                                             uint64_t length) {
+                                             uint64_t offset, uint64_t length) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
   return store->Read(key, offset, length);
 }
 
-absl::Status StorageNode::Delete(absl::string_view disk_id,
-                                 const ChunkKey& key, uint64_t generation) {
+absl::Status StorageNode::Delete(absl::string_view disk_id, const ChunkKey& key,
+                                 uint64_t generation) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
   JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
   return store->Delete(key, generation);
@@ -179,9 +180,8 @@ absl::StatusOr<uint64_t> StorageNode::Fence(absl::string_view volume_id,
     if (d.store == nullptr) continue;
     absl::StatusOr<uint64_t> now = d.store->Fence(volume_id, generation);
     if (!now.ok()) {
-      return Annotate(now.status(),
-                      absl::StrCat("fence volume ", volume_id, " on disk ",
-                                   d.id));
+      return Annotate(now.status(), absl::StrCat("fence volume ", volume_id,
+                                                 " on disk ", d.id));
     }
     highest = std::max(highest, *now);
   }

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "src/storage/chunk_store.h"
 #include "src/storage/daemon_config.h"
 #include "src/storage/file_system.h"
@@ -42,9 +43,8 @@ class StorageNode {
 
   const std::string& host_id() const { return host_id_; }
 
-  absl::StatusOr<uint64_t> Write(absl::string_view disk_id,
-                                 const ChunkKey& key, uint64_t offset,
-                                 std::span<const uint8_t> data,
+  absl::StatusOr<uint64_t> Write(absl::string_view disk_id, const ChunkKey& key,
+                                 uint64_t offset, std::span<const uint8_t> data,
                                  std::span<const uint32_t> checksums,
                                  uint64_t generation);
   absl::StatusOr<ReadResult> Read(absl::string_view disk_id,

@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+
 #include "src/common/logging.h"
 #include "src/common/signals.h"
 #include "src/storage/daemon_config.h"

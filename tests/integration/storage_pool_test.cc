@@ -18,10 +18,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "juke/storage/v1/storage.grpc.pb.h"
 #include "nlohmann/json.hpp"
+
+#include "juke/storage/v1/storage.grpc.pb.h"
+
 #include "src/common/checksum.h"
 #include "src/model/host_registry.h"
+
 #include "tests/testing/etcd_process.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -131,8 +134,8 @@ class StoragePoolTest : public ::testing::Test {
     nlohmann::json j = nlohmann::json::parse(ReadAll(ready));
     h.address = j["address"].get<std::string>();
     h.metrics_port = j["metricsPort"].get<int>();
-    h.stub = v1::ChunkService::NewStub(grpc::CreateChannel(
-        h.address, grpc::InsecureChannelCredentials()));
+    h.stub = v1::ChunkService::NewStub(
+        grpc::CreateChannel(h.address, grpc::InsecureChannelCredentials()));
   }
 
   std::vector<std::string> DiskIds(Host& h) {
@@ -412,9 +415,10 @@ TEST_F(StoragedStartTest, DiskOfAnotherHostIsRefused) {
 
   // Host a labels the disk and stops.
   SubprocessOptions opts;
-  opts.argv = {StoragedPath(), "--host_id=a", "--disks=" + disk,
-               "--etcd=" + (*etcd)->endpoint(), "--listen=127.0.0.1:0",
-               "--metrics_listen=", "--ready_file=" + ready};
+  opts.argv = {StoragedPath(),         "--host_id=a",
+               "--disks=" + disk,      "--etcd=" + (*etcd)->endpoint(),
+               "--listen=127.0.0.1:0", "--metrics_listen=",
+               "--ready_file=" + ready};
   opts.log_path = (*dir)->path() + "/a.log";
   auto a = Subprocess::Start(opts);
   ASSERT_TRUE(a.ok());
@@ -426,9 +430,9 @@ TEST_F(StoragedStartTest, DiskOfAnotherHostIsRefused) {
   ASSERT_TRUE((*a)->Terminate().ok());
 
   // Host b is pointed at the same directory by mistake.
-  auto [code, out] = Run({"--host_id=b", "--disks=" + disk,
-                          "--etcd=" + (*etcd)->endpoint(),
-                          "--listen=127.0.0.1:0", "--metrics_listen="});
+  auto [code, out] =
+      Run({"--host_id=b", "--disks=" + disk, "--etcd=" + (*etcd)->endpoint(),
+           "--listen=127.0.0.1:0", "--metrics_listen="});
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("cannot start"), std::string::npos) << out;
   EXPECT_NE(out.find("host"), std::string::npos) << out;
