@@ -160,6 +160,33 @@ TEST_F(AttachmentTest, BackendErrorReachesDeviceUserAsEio) {
   EXPECT_THAT((*att)->Detach(), IsOk());
 }
 
+TEST_F(AttachmentTest, ReadOnlyAttachmentRefusesWrites) {
+  auto backend = std::make_shared<MemoryBackend>(kSize);
+  const std::vector<uint8_t> data = RandomBytes(4096, 3);
+  ASSERT_THAT(backend->WriteAt(0, data), IsOk());
+  AttachOptions options;
+  options.read_only = true;
+  auto att = Attachment::Attach(backend, state_dir_, options);
+  ASSERT_THAT(att, IsOk());
+  const std::string device = (*att)->device_path();
+
+  AlignedBuffer buffer(4096);
+  const int writer = open(device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (writer >= 0) {
+    EXPECT_EQ(pwrite(writer, buffer.data(), buffer.size(), 0), -1);
+    close(writer);
+  }
+  const int reader = open(device.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  ASSERT_EQ(pread(reader, buffer.data(), buffer.size(), 0), 4096);
+  EXPECT_EQ(std::memcmp(buffer.data(), data.data(), data.size()), 0);
+  close(reader);
+  std::vector<uint8_t> stored(4096);
+  ASSERT_THAT(backend->ReadAt(0, stored), IsOk());
+  EXPECT_EQ(stored, data);
+  EXPECT_THAT((*att)->Detach(), IsOk());
+}
+
 TEST_F(AttachmentTest, DetachRefusedWhileMountedThenSucceeds) {
   auto backend = std::make_shared<MemoryBackend>(kSize);
   auto att = Attachment::Attach(backend, state_dir_);
