@@ -1,0 +1,244 @@
+#include "src/volume/volume_catalog.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "src/common/etcd_txn.h"
+#include "src/common/logging.h"
+#include "src/common/status.h"
+#include "src/model/keys.h"
+#include "src/model/map_store.h"
+#include "src/model/placement.h"
+
+namespace juke {
+namespace {
+
+Logger Log() {
+  static const Logger log = GetLogger("volume");
+  return log;
+}
+
+constexpr int kMaxAttempts = 20;
+
+bool SameShape(const VolumeRecord& a, const VolumeRecord& b) {
+  return a.size_bytes == b.size_bytes && a.replicas == b.replicas &&
+         a.failure_domain == b.failure_domain && a.chunk_size == b.chunk_size;
+}
+
+}  // namespace
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::Create(const VolumeRecord& shape) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeShape(shape));
+
+  // The map must be able to place every chunk before anything is written.
+  MapStore maps(etcd_);
+  absl::StatusOr<ClusterMap> map = maps.Load();
+  if (absl::IsNotFound(map.status())) {
+    map = RefreshMap(*etcd_);
+  }
+  if (!map.ok()) return Annotate(map.status(), "load the cluster map");
+  JUKE_RETURN_IF_ERROR(
+      CheckPlaceable(*map, shape.replicas, shape.failure_domain));
+
+  VolumeRecord record = shape;
+  record.state = VolumeState::kReady;
+  record.created_at = absl::ToUnixSeconds(absl::Now());
+  record.generation = 0;
+  record.attachment.reset();
+  JUKE_ASSIGN_OR_RETURN(std::string value, EncodeVolumeRecord(record));
+  JUKE_ASSIGN_OR_RETURN(bool created,
+                        etcd_->CreateIfAbsent(VolumeKey(record.id), value));
+  if (created) {
+    JUKE_LOG_INFO(Log(),
+                  "Volume created volumeID={} sizeBytes={} replicas={} "
+                  "failureDomain={}",
+                  record.id, record.size_bytes, record.replicas,
+                  FailureDomainName(record.failure_domain));
+    return record;
+  }
+
+  // It exists: the same request again is the same volume.
+  JUKE_ASSIGN_OR_RETURN(VolumeRecord existing, Get(record.id));
+  if (existing.state == VolumeState::kReady && SameShape(existing, record)) {
+    return existing;
+  }
+  return absl::AlreadyExistsError(absl::StrCat(
+      "volume ", record.id, " exists with another size, replica count, ",
+      "failure domain or chunk size, or is being deleted"));
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::Get(absl::string_view id) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv,
+                        etcd_->Get(VolumeKey(id)));
+  if (!kv.has_value()) {
+    return absl::NotFoundError(absl::StrCat("volume ", id, " does not exist"));
+  }
+  return DecodeVolumeRecord(kv->value);
+}
+
+absl::StatusOr<std::vector<VolumeRecord>> VolumeCatalog::List() {
+  JUKE_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> kvs,
+                        etcd_->GetPrefix(kVolumesPrefix));
+  std::vector<VolumeRecord> out;
+  for (const EtcdKeyValue& kv : kvs) {
+    absl::StatusOr<VolumeRecord> r = DecodeVolumeRecord(kv.value);
+    if (!r.ok()) {
+      JUKE_LOG_WARN(Log(), "Unreadable volume record key={} err={}", kv.key,
+                    r.status());
+      continue;
+    }
+    out.push_back(*std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::Update(
+    absl::string_view id,
+    const std::function<absl::Status(VolumeRecord&)>& change) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  std::string key = VolumeKey(id);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv, etcd_->Get(key));
+    if (!kv.has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat("volume ", id, " does not exist"));
+    }
+    JUKE_ASSIGN_OR_RETURN(VolumeRecord record, DecodeVolumeRecord(kv->value));
+    VolumeRecord before = record;
+    JUKE_RETURN_IF_ERROR(change(record));
+    if (record == before) return record;
+    JUKE_ASSIGN_OR_RETURN(std::string value, EncodeVolumeRecord(record));
+    JUKE_ASSIGN_OR_RETURN(
+        bool written, etcd_->PutIfModRevision(key, value, kv->mod_revision));
+    if (written) return record;
+  }
+  return absl::AbortedError(absl::StrCat(
+      "volume ", id, " changed under ", kMaxAttempts, " attempts; retry"));
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::Resize(absl::string_view id,
+                                                   uint64_t new_size) {
+  return Update(id, [&](VolumeRecord& r) -> absl::Status {
+    if (r.state != VolumeState::kReady) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id, " is being deleted"));
+    }
+    if (new_size < r.size_bytes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", id, " is ", r.size_bytes, " bytes; shrinking to ",
+          new_size, " would drop data"));
+    }
+    VolumeRecord grown = r;
+    grown.size_bytes = new_size;
+    JUKE_RETURN_IF_ERROR(ValidateVolumeShape(grown));
+    r.size_bytes = new_size;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,
+                                                   absl::string_view node,
+                                                   bool read_only,
+                                                   bool take_over) {
+  if (node.empty()) return absl::InvalidArgumentError("node is empty");
+  absl::StatusOr<VolumeRecord> record =
+      Update(id, [&](VolumeRecord& r) -> absl::Status {
+        if (r.state != VolumeState::kReady) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("volume ", id, " is being deleted"));
+        }
+        if (read_only) return absl::OkStatus();
+        if (r.attachment.has_value()) {
+          if (r.attachment->node == node) return absl::OkStatus();
+          if (!take_over) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "volume ", id, " is attached read-write on ",
+                r.attachment->node, "; detach it there first"));
+          }
+        }
+        r.generation += 1;
+        r.attachment = Attachment{std::string(node), false, r.generation,
+                                  absl::ToUnixSeconds(absl::Now())};
+        return absl::OkStatus();
+      });
+  if (record.ok() && !read_only) {
+    JUKE_LOG_INFO(Log(), "Volume attached volumeID={} node={} generation={}",
+                  id, node, record->generation);
+  }
+  return record;
+}
+
+absl::Status VolumeCatalog::Detach(absl::string_view id,
+                                   absl::string_view node) {
+  absl::StatusOr<VolumeRecord> r =
+      Update(id, [&](VolumeRecord& rec) -> absl::Status {
+        if (rec.attachment.has_value() && rec.attachment->node == node) {
+          rec.attachment.reset();
+        }
+        return absl::OkStatus();
+      });
+  return r.status();
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::MarkDeleting(absl::string_view id) {
+  return Update(id, [&](VolumeRecord& r) -> absl::Status {
+    if (r.attachment.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id, " is attached on ", r.attachment->node,
+                       "; detach it first"));
+    }
+    r.state = VolumeState::kDeleting;
+    return absl::OkStatus();
+  });
+}
+
+absl::Status VolumeCatalog::Remove(absl::string_view id) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  EtcdTxn txn;
+  txn.ThenDelete(VolumeKey(id)).ThenDeletePrefix(StaleVolumePrefix(id));
+  JUKE_RETURN_IF_ERROR(etcd_->Txn(txn).status());
+  JUKE_LOG_INFO(Log(), "Volume removed volumeID={}", id);
+  return absl::OkStatus();
+}
+
+absl::Status VolumeCatalog::MarkStale(absl::string_view id,
+                                      uint64_t chunk_index,
+                                      absl::string_view disk_id,
+                                      uint64_t generation) {
+  JUKE_RETURN_IF_ERROR(etcd_->Put(StaleKey(id, chunk_index, disk_id),
+                                  absl::StrCat(generation)));
+  JUKE_LOG_WARN(Log(),
+                "Replica marked stale volumeID={} chunk={} diskID={} "
+                "generation={}",
+                id, chunk_index, disk_id, generation);
+  return absl::OkStatus();
+}
+
+absl::Status VolumeCatalog::ClearStale(absl::string_view id,
+                                       uint64_t chunk_index,
+                                       absl::string_view disk_id) {
+  return etcd_->Delete(StaleKey(id, chunk_index, disk_id)).status();
+}
+
+absl::StatusOr<std::set<std::pair<uint64_t, std::string>>>
+VolumeCatalog::StaleMarks(absl::string_view id) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  std::string prefix = StaleVolumePrefix(id);
+  JUKE_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> kvs,
+                        etcd_->GetPrefix(prefix));
+  std::set<std::pair<uint64_t, std::string>> marks;
+  for (const EtcdKeyValue& kv : kvs) {
+    std::vector<std::string> parts =
+        absl::StrSplit(kv.key.substr(prefix.size()), '/');
+    uint64_t chunk = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &chunk)) continue;
+    absl::StatusOr<std::string> disk = UnescapeKeySegment(parts[1]);
+    if (!disk.ok()) continue;
+    marks.emplace(chunk, *disk);
+  }
+  return marks;
+}
+
+}  // namespace juke

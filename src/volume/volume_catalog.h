@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "src/common/etcd_client.h"
+#include "src/volume/volume_record.h"
+
+namespace juke {
+
+// The volume catalog in etcd: create, look up, list, resize and delete
+// volumes; attach and detach them, each writer attachment taking a new
+// generation in one etcd transaction; and the stale marks of replicas that
+// missed writes. Every change is a compare-and-swap on the record's
+// revision, so concurrent callers never lose each other's updates.
+// Thread-safe; the client is not owned.
+class VolumeCatalog {
+ public:
+  explicit VolumeCatalog(EtcdClient* etcd) : etcd_(etcd) {}
+
+  // Creates the volume described by `shape` (id, size, replicas, failure
+  // domain, chunk size). Checks the shape (InvalidArgument, OutOfRange) and
+  // that the current cluster map can place it (FailedPrecondition: e.g. 3
+  // replicas on 2 hosts) before writing anything. Creating a volume that
+  // exists with the same shape returns it; with another shape is
+  // AlreadyExists.
+  absl::StatusOr<VolumeRecord> Create(const VolumeRecord& shape);
+
+  // NotFound for an unknown (or malformed) id.
+  absl::StatusOr<VolumeRecord> Get(absl::string_view id);
+  absl::StatusOr<std::vector<VolumeRecord>> List();
+
+  // Grows the volume to `new_size` (a multiple of its chunk size). The same
+  // size is a no-op; a smaller one is FailedPrecondition (shrinking would
+  // drop data).
+  absl::StatusOr<VolumeRecord> Resize(absl::string_view id, uint64_t new_size);
+
+  // Attaches the volume on `node`. A writer attachment takes generation+1;
+  // if another node holds it read-write, FailedPrecondition unless
+  // `take_over` (the old writer is then fenced by the caller's FenceVolume
+  // calls before the new one writes). Attaching again on the same node
+  // keeps the attachment and its generation. Read-only attachments change
+  // nothing and return the record.
+  absl::StatusOr<VolumeRecord> Attach(absl::string_view id,
+                                      absl::string_view node, bool read_only,
+                                      bool take_over);
+
+  // Drops `node`'s attachment; OK when it holds none.
+  absl::Status Detach(absl::string_view id, absl::string_view node);
+
+  // Marks the volume deleting; it can no longer be attached.
+  // FailedPrecondition while attached read-write.
+  absl::StatusOr<VolumeRecord> MarkDeleting(absl::string_view id);
+  // Removes the record and its stale marks, once its chunks are gone.
+  absl::Status Remove(absl::string_view id);
+
+  // Records that `disk_id` missed writes to the chunk. Durable on return.
+  absl::Status MarkStale(absl::string_view id, uint64_t chunk_index,
+                         absl::string_view disk_id, uint64_t generation);
+  absl::Status ClearStale(absl::string_view id, uint64_t chunk_index,
+                          absl::string_view disk_id);
+  // Every (chunk index, disk id) marked stale for the volume.
+  absl::StatusOr<std::set<std::pair<uint64_t, std::string>>> StaleMarks(
+      absl::string_view id);
+
+ private:
+  // Applies `change` to the record with a compare-and-swap, retrying when
+  // another writer got there first.
+  absl::StatusOr<VolumeRecord> Update(
+      absl::string_view id,
+      const std::function<absl::Status(VolumeRecord&)>& change);
+
+  EtcdClient* const etcd_;
+};
+
+}  // namespace juke

@@ -1,0 +1,339 @@
+#include "src/volume/volume_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <future>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/checksum.h"
+#include "src/common/grpc_status.h"
+#include "src/common/logging.h"
+#include "src/common/status.h"
+#include "src/model/placement.h"
+
+namespace juke {
+namespace {
+
+namespace v1 = storage::v1;
+
+Logger Log() {
+  static const Logger log = GetLogger("volume");
+  return log;
+}
+
+void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(timeout));
+}
+
+// The outcome of one replica's write.
+struct ReplicaWrite {
+  std::string disk_id;
+  absl::Status status;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<VolumeClient>> VolumeClient::Open(
+    VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
+    ClusterMap map, VolumeIoOptions options) {
+  JUKE_ASSIGN_OR_RETURN(auto stale, catalog->StaleMarks(record.id));
+  return std::unique_ptr<VolumeClient>(
+      new VolumeClient(catalog, clients, std::move(record), std::move(map),
+                       options, std::move(stale)));
+}
+
+VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
+                           VolumeRecord record, ClusterMap map,
+                           VolumeIoOptions options,
+                           std::set<std::pair<uint64_t, std::string>> stale)
+    : catalog_(catalog),
+      clients_(clients),
+      record_(std::move(record)),
+      map_(std::move(map)),
+      options_(options),
+      generation_(record_.attachment.has_value()
+                      ? record_.attachment->generation
+                      : 0),
+      stale_(std::move(stale)) {}
+
+absl::Status VolumeClient::CheckRange(uint64_t offset, uint64_t length) const {
+  if (offset % kBlockSize != 0 || length % kBlockSize != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "offset ", offset, " and length ", length,
+        " must be multiples of 4096"));
+  }
+  if (offset > record_.size_bytes || length > record_.size_bytes - offset) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "range ", offset, "+", length, " is past the end of volume ",
+        record_.id, " (", record_.size_bytes, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+bool VolumeClient::IsStale(uint64_t chunk, const std::string& disk) {
+  absl::MutexLock lock(&mu_);
+  return stale_.count({chunk, disk}) > 0;
+}
+
+absl::Status VolumeClient::Read(uint64_t offset, std::span<uint8_t> out) {
+  JUKE_RETURN_IF_ERROR(CheckRange(offset, out.size()));
+  uint64_t done = 0;
+  while (done < out.size()) {
+    uint64_t pos = offset + done;
+    uint64_t chunk = pos / record_.chunk_size;
+    uint64_t in_chunk = pos % record_.chunk_size;
+    uint64_t n = std::min<uint64_t>(out.size() - done,
+                                    record_.chunk_size - in_chunk);
+    // One request carries at most 4 MiB.
+    n = std::min<uint64_t>(n, 4ull << 20);
+    JUKE_RETURN_IF_ERROR(ReadInChunk(chunk, in_chunk, out.subspan(done, n)));
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VolumeClient::Write(uint64_t offset,
+                                 std::span<const uint8_t> data) {
+  JUKE_RETURN_IF_ERROR(CheckRange(offset, data.size()));
+  if (generation_ == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", record_.id, " is not attached read-write here"));
+  }
+  uint64_t done = 0;
+  while (done < data.size()) {
+    uint64_t pos = offset + done;
+    uint64_t chunk = pos / record_.chunk_size;
+    uint64_t in_chunk = pos % record_.chunk_size;
+    uint64_t n = std::min<uint64_t>(data.size() - done,
+                                    record_.chunk_size - in_chunk);
+    n = std::min<uint64_t>(n, 4ull << 20);
+    JUKE_RETURN_IF_ERROR(WriteInChunk(chunk, in_chunk, data.subspan(done, n)));
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
+                                       std::span<uint8_t> out) {
+  JUKE_ASSIGN_OR_RETURN(
+      std::vector<std::string> disks,
+      PlaceChunk(map_, record_.id, chunk, record_.replicas,
+                 record_.failure_domain));
+
+  absl::Status last = absl::UnavailableError("no replica is up and current");
+  std::vector<const MapDisk*> bad;  // replicas that returned bad data
+  for (const std::string& disk_id : disks) {
+    const MapDisk* disk = map_.FindDisk(disk_id);
+    if (disk == nullptr || !disk->up || IsStale(chunk, disk_id)) continue;
+
+    v1::ReadChunkRequest req;
+    req.set_disk_id(disk_id);
+    req.mutable_chunk()->set_volume_id(record_.id);
+    req.mutable_chunk()->set_index(chunk);
+    req.set_offset(offset);
+    req.set_length(out.size());
+    v1::ReadChunkResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.rpc_timeout);
+    absl::Status s =
+        FromGrpcStatus(clients_->For(disk->address)->ReadChunk(&ctx, req, &resp));
+
+    if (absl::IsNotFound(s)) {
+      // A chunk never written reads as zeros.
+      std::memset(out.data(), 0, out.size());
+      return absl::OkStatus();
+    }
+    if (s.ok()) {
+      // Check end to end: what arrived is what the disk vouched for.
+      const auto* bytes = reinterpret_cast<const uint8_t*>(resp.data().data());
+      std::vector<uint32_t> sums =
+          BlockChecksums({bytes, resp.data().size()});
+      if (resp.data().size() != out.size() ||
+          !std::equal(sums.begin(), sums.end(), resp.checksums().begin(),
+                      resp.checksums().end())) {
+        s = absl::DataLossError("checksum mismatch on the wire");
+      }
+    }
+    if (!s.ok()) {
+      JUKE_LOG_WARN(Log(),
+                    "Replica read failed, trying the next volumeID={} "
+                    "chunk={} diskID={} err={}",
+                    record_.id, chunk, disk_id, s);
+      if (absl::IsDataLoss(s)) bad.push_back(disk);
+      last = s;
+      continue;
+    }
+
+    std::memcpy(out.data(), resp.data().data(), out.size());
+    // Repair the copies that failed their checksums by writing the good
+    // data back to every replica; a read-only holder cannot, and leaves it
+    // to recovery.
+    if (!bad.empty() && generation_ != 0) {
+      absl::Status repaired = WriteInChunk(chunk, offset, out);
+      for (const MapDisk* b : bad) {
+        JUKE_LOG_INFO(Log(),
+                      "Replica repaired volumeID={} chunk={} diskID={} "
+                      "err={}",
+                      record_.id, chunk, b->disk_id, repaired);
+      }
+    }
+    return absl::OkStatus();
+  }
+  return Annotate(last, absl::StrCat("read volume ", record_.id, " chunk ",
+                                     chunk));
+}
+
+absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
+                                        std::span<const uint8_t> data) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (fenced_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", record_.id, " was attached elsewhere; this writer ",
+          "(generation ", generation_, ") is fenced"));
+    }
+  }
+  JUKE_ASSIGN_OR_RETURN(
+      std::vector<std::string> disks,
+      PlaceChunk(map_, record_.id, chunk, record_.replicas,
+                 record_.failure_domain));
+
+  v1::WriteChunkRequest req;
+  req.mutable_chunk()->set_volume_id(record_.id);
+  req.mutable_chunk()->set_index(chunk);
+  req.set_offset(offset);
+  req.set_data(data.data(), data.size());
+  for (uint32_t c : BlockChecksums(data)) req.add_checksums(c);
+  req.set_generation(generation_);
+
+  // Every up replica at once; down ones are stale from the start.
+  std::vector<ReplicaWrite> results;
+  std::vector<std::future<absl::Status>> pending;
+  for (const std::string& disk_id : disks) {
+    const MapDisk* disk = map_.FindDisk(disk_id);
+    results.push_back({disk_id, absl::UnavailableError("host is down")});
+    if (disk == nullptr || !disk->up) {
+      pending.emplace_back();
+      continue;
+    }
+    auto* stub = clients_->For(disk->address);
+    pending.push_back(std::async(std::launch::async, [&, stub, disk_id] {
+      v1::WriteChunkRequest mine = req;
+      mine.set_disk_id(disk_id);
+      v1::WriteChunkResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, options_.rpc_timeout);
+      return FromGrpcStatus(stub->WriteChunk(&ctx, mine, &resp));
+    }));
+  }
+  int ok = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (pending[i].valid()) results[i].status = pending[i].get();
+    if (results[i].status.ok()) ++ok;
+    if (absl::IsFailedPrecondition(results[i].status)) {
+      absl::MutexLock lock(&mu_);
+      fenced_ = true;
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (fenced_) {
+      JUKE_LOG_WARN(Log(), "Writer fenced volumeID={} generation={}",
+                    record_.id, generation_);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", record_.id, " was attached elsewhere; this writer ",
+          "(generation ", generation_, ") is fenced"));
+    }
+  }
+
+  int needed = std::min(options_.min_replicas, record_.replicas);
+  if (ok < needed) {
+    return absl::UnavailableError(absl::StrCat(
+        "write volume ", record_.id, " chunk ", chunk, ": ", ok, " of ",
+        disks.size(), " replicas took it; ", needed, " needed"));
+  }
+
+  // The replicas that missed it must never serve a read again until
+  // recovery brings them back: record that before acknowledging.
+  for (const ReplicaWrite& r : results) {
+    if (r.status.ok() || IsStale(chunk, r.disk_id)) continue;
+    JUKE_RETURN_IF_ERROR(Annotate(
+        catalog_->MarkStale(record_.id, chunk, r.disk_id, generation_),
+        absl::StrCat("record replica ", r.disk_id, " stale")));
+    absl::MutexLock lock(&mu_);
+    stale_.emplace(chunk, r.disk_id);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FenceVolumeEverywhere(ChunkClientPool* clients,
+                                   const ClusterMap& map,
+                                   absl::string_view volume_id,
+                                   uint64_t generation) {
+  std::set<std::string> addresses;
+  for (const MapDisk& d : map.disks()) {
+    if (d.up) addresses.insert(d.address);
+  }
+  for (const std::string& address : addresses) {
+    v1::FenceVolumeRequest req;
+    req.set_volume_id(std::string(volume_id));
+    req.set_generation(generation);
+    v1::FenceVolumeResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(10));
+    absl::Status s =
+        FromGrpcStatus(clients->For(address)->FenceVolume(&ctx, req, &resp));
+    if (!s.ok()) {
+      return Annotate(s, absl::StrCat("fence volume ", volume_id, " on ",
+                                      address));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DeleteVolumeChunks(ChunkClientPool* clients,
+                                const ClusterMap& map,
+                                absl::string_view volume_id,
+                                uint64_t generation) {
+  absl::Status result;
+  for (const MapDisk& d : map.disks()) {
+    if (!d.up) {
+      result = absl::UnavailableError(absl::StrCat(
+          "disk ", d.disk_id, " on ", d.host_id,
+          " is down; its chunks of the volume remain until it returns"));
+      continue;
+    }
+    auto* stub = clients->For(d.address);
+    std::string token;
+    do {
+      v1::ListChunksRequest list;
+      list.set_disk_id(d.disk_id);
+      list.set_volume_id(std::string(volume_id));
+      list.set_page_token(token);
+      v1::ListChunksResponse listed;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, absl::Seconds(10));
+      JUKE_RETURN_IF_ERROR(
+          FromGrpcStatus(stub->ListChunks(&ctx, list, &listed)));
+      for (const v1::ChunkInfo& c : listed.chunks()) {
+        v1::DeleteChunkRequest del;
+        del.set_disk_id(d.disk_id);
+        *del.mutable_chunk() = c.chunk();
+        del.set_generation(generation);
+        v1::DeleteChunkResponse resp;
+        grpc::ClientContext dctx;
+        SetDeadline(&dctx, absl::Seconds(10));
+        absl::Status s = FromGrpcStatus(stub->DeleteChunk(&dctx, del, &resp));
+        if (!s.ok() && !absl::IsNotFound(s)) return s;
+      }
+      token = listed.next_page_token();
+    } while (!token.empty());
+  }
+  return result;
+}
+
+}  // namespace juke

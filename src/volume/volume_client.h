@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "src/model/cluster_map.h"
+#include "src/volume/chunk_clients.h"
+#include "src/volume/volume_catalog.h"
+
+namespace juke {
+
+struct VolumeIoOptions {
+  // A write is acknowledged once every up replica has it durably and at
+  // least this many did (capped at the volume's replica count).
+  int min_replicas = 2;
+  absl::Duration rpc_timeout = absl::Seconds(10);
+};
+
+// Reads and writes byte ranges of one volume over its replicas, as the
+// holder of one attachment (its generation goes with every write).
+//
+// Writes go to every replica of each chunk in parallel. Replicas that are
+// down in the map, or that fail, are recorded stale in etcd before the
+// write is acknowledged, so no later read is served from them. A replica
+// that answers "fenced" means the volume was attached elsewhere: the write
+// fails with FailedPrecondition, and so does every later one.
+//
+// Reads go to the first replica (in placement order) that is up and not
+// stale, check the data against its block checksums, and move on to the
+// next replica on any error; a replica that returned bad data is repaired
+// with the good copy.
+//
+// Offsets and lengths are multiples of 4096. Thread-safe.
+class VolumeClient {
+ public:
+  // REQUIRES: record holds an attachment when writes are to be made.
+  static absl::StatusOr<std::unique_ptr<VolumeClient>> Open(
+      VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
+      ClusterMap map, VolumeIoOptions options = {});
+
+  uint64_t size() const { return record_.size_bytes; }
+  const VolumeRecord& record() const { return record_; }
+
+  absl::Status Read(uint64_t offset, std::span<uint8_t> out);
+  absl::Status Write(uint64_t offset, std::span<const uint8_t> data);
+
+ private:
+  VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
+               VolumeRecord record, ClusterMap map, VolumeIoOptions options,
+               std::set<std::pair<uint64_t, std::string>> stale);
+
+  // One piece of a request that falls in a single chunk.
+  absl::Status ReadInChunk(uint64_t chunk, uint64_t offset,
+                           std::span<uint8_t> out);
+  absl::Status WriteInChunk(uint64_t chunk, uint64_t offset,
+                            std::span<const uint8_t> data);
+  absl::Status CheckRange(uint64_t offset, uint64_t length) const;
+  bool IsStale(uint64_t chunk, const std::string& disk);
+
+  VolumeCatalog* const catalog_;
+  ChunkClientPool* const clients_;
+  const VolumeRecord record_;
+  const ClusterMap map_;
+  const VolumeIoOptions options_;
+  const uint64_t generation_;
+
+  absl::Mutex mu_;
+  std::set<std::pair<uint64_t, std::string>> stale_ ABSL_GUARDED_BY(mu_);
+  bool fenced_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Raises the volume's generation on every daemon of the map, so that no
+// older writer can write again. Fails if an up daemon could not be fenced.
+// A daemon that is down now is not reached.
+// TODO: fence down daemons on their return (read the catalog's generations
+// at start), so that an old writer cannot reach one that was down during
+// the move; until then its replicas are stale and never read.
+absl::Status FenceVolumeEverywhere(ChunkClientPool* clients,
+                                   const ClusterMap& map,
+                                   absl::string_view volume_id,
+                                   uint64_t generation);
+
+// Deletes every chunk of the volume from every up disk in the map. Returns
+// Unavailable when a disk that may hold chunks is down; call again later.
+absl::Status DeleteVolumeChunks(ChunkClientPool* clients,
+                                const ClusterMap& map,
+                                absl::string_view volume_id,
+                                uint64_t generation);
+
+}  // namespace juke

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "src/model/cluster_map.h"
+
+// A volume as the catalog in etcd keeps it: its shape, its state and who
+// holds it attached. The record is JSON under /juke/v1/volumes/<id>.
+namespace juke {
+
+inline constexpr uint64_t kDefaultChunkSize = 4ull << 20;
+inline constexpr uint64_t kMinChunkSize = 64ull << 10;
+inline constexpr uint64_t kMaxChunkSize = 64ull << 20;
+// The largest volume: 1 PiB. Chunk indexes stay far below 2^32.
+inline constexpr uint64_t kMaxVolumeSize = 1ull << 50;
+// Volume ids are opaque: 1 to 128 bytes of [A-Za-z0-9._-], not "." or "..".
+inline constexpr size_t kMaxVolumeIdLength = 128;
+
+enum class VolumeState { kReady, kDeleting };
+
+struct Attachment {
+  std::string node;          // the host the volume is attached on
+  bool read_only = false;
+  uint64_t generation = 0;   // the writer generation this attachment holds
+  int64_t attached_at = 0;   // unix seconds
+
+  bool operator==(const Attachment&) const = default;
+};
+
+struct VolumeRecord {
+  std::string id;
+  uint64_t size_bytes = 0;
+  int replicas = 3;
+  FailureDomain failure_domain = FailureDomain::kHost;
+  uint64_t chunk_size = kDefaultChunkSize;
+  VolumeState state = VolumeState::kReady;
+  int64_t created_at = 0;
+  // The highest generation ever handed out; the next attach takes +1.
+  uint64_t generation = 0;
+  std::optional<Attachment> attachment;
+
+  bool operator==(const VolumeRecord&) const = default;
+};
+
+// InvalidArgument unless `id` is a valid volume id; the message says why.
+absl::Status ValidateVolumeId(absl::string_view id);
+
+// Checks the shape of a new volume: id, size (a positive multiple of the
+// chunk size: InvalidArgument; above kMaxVolumeSize: OutOfRange), replicas
+// 1 to 5, chunk size a power of two from 64 KiB to 64 MiB.
+absl::Status ValidateVolumeShape(const VolumeRecord& record);
+
+absl::StatusOr<std::string> EncodeVolumeRecord(const VolumeRecord& record);
+absl::StatusOr<VolumeRecord> DecodeVolumeRecord(absl::string_view json);
+
+absl::string_view VolumeStateName(VolumeState state);
+
+// Keys of the catalog.
+inline constexpr char kVolumesPrefix[] = "/juke/v1/volumes/";
+inline constexpr char kStalePrefix[] = "/juke/v1/stale/";
+std::string VolumeKey(absl::string_view volume_id);
+// Prefix of every stale mark of the volume.
+std::string StaleVolumePrefix(absl::string_view volume_id);
+// The mark that says `disk_id` missed writes to the chunk.
+std::string StaleKey(absl::string_view volume_id, uint64_t chunk_index,
+                     absl::string_view disk_id);
+
+}  // namespace juke
