@@ -21,14 +21,14 @@ struct Result {
   std::string err;
 };
 
-Result RunJuke(std::vector<std::string> args) {
+Result RunJuke(const std::vector<std::string>& args) {
   std::ostringstream out, err;
   int code = RunCli(args, out, err);
   return {code, out.str(), err.str()};
 }
 
 TEST(CliTest, HelpExplainsTheCommands) {
-  for (auto args :
+  for (const auto& args :
        std::vector<std::vector<std::string>>{{"help"}, {"--help"}, {"-h"}}) {
     Result r = RunJuke(args);
     EXPECT_EQ(r.code, 0);
@@ -37,7 +37,7 @@ TEST(CliTest, HelpExplainsTheCommands) {
     EXPECT_THAT(r.out, HasSubstr("--etcd=HOST:PORT"));
     EXPECT_EQ(r.err, "");
   }
-  for (auto args : std::vector<std::vector<std::string>>{
+  for (const auto& args : std::vector<std::vector<std::string>>{
            {"help", "status"}, {"status", "--help"}}) {
     Result r = RunJuke(args);
     EXPECT_EQ(r.code, 0);
