@@ -321,34 +321,37 @@ double WeightFromCapacity(uint64_t capacity_bytes) {
 absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
                                     const DiskOverrides& overrides,
                                     const ClusterMap* previous) {
-  // Which host owns each disk id that some host lists.
-  std::map<std::string, const HostStatus*, std::less<>> owner;
+  // Which host owns each disk id that some host lists, and its record
+  // there.
+  struct Owner {
+    const HostStatus* host;
+    const DiskRecord* disk;
+  };
+  std::map<std::string, Owner, std::less<>> owner;
   for (const HostStatus& h : hosts) {
     for (const DiskRecord& d : h.record.disks) {
-      auto [it, inserted] = owner.emplace(d.disk_id, &h);
+      auto [it, inserted] = owner.emplace(d.disk_id, Owner{&h, &d});
       if (inserted) continue;
-      JUKE_LOG_WARN(
-          Log(), "Disk listed by two hosts diskID={} hostID={} otherHostID={}",
-          d.disk_id, it->second->record.host_id, h.record.host_id);
-      if (Preferred(h, *it->second)) it->second = &h;
+      JUKE_LOG_WARN(Log(),
+                    "Disk listed by two hosts diskID={} hostID={} "
+                    "otherHostID={}",
+                    d.disk_id, it->second.host->record.host_id,
+                    h.record.host_id);
+      if (Preferred(h, *it->second.host)) it->second = Owner{&h, &d};
     }
   }
 
   std::vector<MapDisk> disks;
-  for (const auto& [disk_id, host] : owner) {
-    const HostRecord& r = host->record;
-    const DiskRecord* record = nullptr;
-    for (const DiskRecord& d : r.disks) {
-      if (d.disk_id == disk_id) record = &d;
-    }
+  for (const auto& [disk_id, o] : owner) {
+    const HostRecord& r = o.host->record;
     MapDisk d;
     d.disk_id = disk_id;
     d.host_id = r.host_id;
     d.address = r.address;
     d.labels = r.labels;
     if (d.labels.host.empty()) d.labels.host = r.host_id;
-    d.weight = WeightFromCapacity(record->capacity_bytes);
-    d.up = host->up && record->state != kDiskFailed;
+    d.weight = WeightFromCapacity(o.disk->capacity_bytes);
+    d.up = o.host->up && o.disk->state != kDiskFailed;
     disks.push_back(std::move(d));
   }
 

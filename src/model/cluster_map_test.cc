@@ -14,7 +14,7 @@ using ::testing::HasSubstr;
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
-MapDisk Disk(std::string id, std::string host, double weight) {
+MapDisk Disk(std::string id, const std::string& host, double weight) {
   MapDisk d;
   d.disk_id = std::move(id);
   d.host_id = host;
@@ -25,7 +25,7 @@ MapDisk Disk(std::string id, std::string host, double weight) {
   return d;
 }
 
-HostStatus Host(std::string id, bool up, std::vector<DiskRecord> disks) {
+HostStatus Host(const std::string& id, bool up, std::vector<DiskRecord> disks) {
   HostStatus h;
   h.up = up;
   h.record.host_id = id;
@@ -123,8 +123,7 @@ TEST(ClusterMapTest, BadJsonIsInvalidArgument) {
       R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","up":1}]})",
       R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","labels":[]}]})",
       R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","labels":{"zone":3}}]})",
-      R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h"},)"
-      R"({"diskId":"d","hostId":"h2"}]})",
+      R"({"disks":[{"diskId":"d","hostId":"h"},{"diskId":"d","hostId":"g"}]})",
   };
   for (const char* text : cases) {
     EXPECT_TRUE(absl::IsInvalidArgument(DecodeClusterMap(text).status()))

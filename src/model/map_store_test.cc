@@ -22,7 +22,7 @@ using ::testing::HasSubstr;
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
-MapDisk Disk(std::string id, std::string host, double weight) {
+MapDisk Disk(std::string id, const std::string& host, double weight) {
   MapDisk d;
   d.disk_id = std::move(id);
   d.host_id = host;
@@ -40,7 +40,7 @@ ClusterMap Content(double weight) {
   return map.ok() ? *map : ClusterMap();
 }
 
-HostRecord Record(absl::string_view id, std::vector<std::string> disks) {
+HostRecord Record(absl::string_view id, const std::vector<std::string>& disks) {
   HostRecord r;
   r.host_id = std::string(id);
   r.pool_id = "pool-a";
@@ -151,6 +151,7 @@ TEST_F(MapStoreTest, ConcurrentPublishersGetDistinctEpochsAndLoseNothing) {
   // Each publish has its own content, so none is a no-op.
   std::vector<std::vector<ClusterMap>> published(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto client = etcd_->NewClient(absl::Seconds(5));
@@ -180,12 +181,12 @@ TEST_F(MapStoreTest, ConcurrentPublishersGetDistinctEpochsAndLoseNothing) {
     }
   }
   // Every epoch from 1 to the last was taken by exactly one publish.
-  EXPECT_EQ(epochs.size(), size_t{kThreads * kEach});
+  EXPECT_EQ(epochs.size(), size_t{kThreads} * kEach);
   EXPECT_EQ(*epochs.begin(), 1u);
-  EXPECT_EQ(*epochs.rbegin(), uint64_t{kThreads * kEach});
+  EXPECT_EQ(*epochs.rbegin(), uint64_t{kThreads} * kEach);
   auto current = store.Load();
   ASSERT_TRUE(current.ok());
-  EXPECT_EQ(current->epoch(), uint64_t{kThreads * kEach});
+  EXPECT_EQ(current->epoch(), uint64_t{kThreads} * kEach);
 }
 
 TEST_F(MapStoreTest, RefreshFollowsHostsAndOverrides) {

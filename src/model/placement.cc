@@ -41,6 +41,7 @@ uint64_t DiskHash(uint64_t seed, absl::string_view disk_id) {
 namespace placement_internal {
 
 uint64_t Log2BitByBit(uint64_t x) {
+  if (x == 0) return 0;  // Outside the domain; keeps shifts defined.
   // The integer part is the position of the highest bit; the fraction is
   // the log2 of the mantissa m = x / 2^p in [1, 2), held in Q2.62. Squaring
   // m doubles its log2; whenever the square reaches 2, the next bit of the
@@ -95,6 +96,7 @@ const Log2Tables& Tables() {
 }  // namespace
 
 uint64_t FixedLog2(uint64_t x) {
+  if (x == 0) return 0;  // Outside the domain; keeps shifts defined.
   const Log2Tables& tables = Tables();
   const int p = 63 - std::countl_zero(x);
   const uint64_t m = x << (63 - p);  // Q1.63, in [1, 2).
@@ -139,7 +141,9 @@ constexpr uint64_t kMaxCost = uint64_t{kHashBits} << kLogFractionBits;
 constexpr double kWeightScale = 65536.0;
 
 uint64_t Cost(uint64_t hash) {
-  return kMaxCost - FixedLog2((hash >> (64 - kHashBits)) + 1);
+  const uint64_t log = FixedLog2((hash >> (64 - kHashBits)) + 1);
+  // An overshoot of the approximation near 2^52 must not wrap around.
+  return log >= kMaxCost ? 0 : kMaxCost - log;
 }
 
 std::string Plural(int n, absl::string_view noun) {

@@ -21,7 +21,7 @@ constexpr FailureDomain kAllLevels[] = {
     FailureDomain::kHost, FailureDomain::kCluster, FailureDomain::kZone,
     FailureDomain::kRegion};
 
-MapDisk Disk(std::string id, std::string host, double weight,
+MapDisk Disk(std::string id, const std::string& host, double weight,
              HostLabels labels = {}) {
   MapDisk d;
   d.disk_id = std::move(id);
@@ -43,6 +43,7 @@ ClusterMap Map(std::vector<MapDisk> disks) {
 // `n` disks of weight 1, each on its own host.
 std::vector<MapDisk> OneDiskPerHost(int n) {
   std::vector<MapDisk> disks;
+  disks.reserve(n);
   for (int i = 0; i < n; ++i) {
     disks.push_back(Disk(absl::StrCat("d", i), absl::StrCat("h", i), 1));
   }
@@ -171,7 +172,7 @@ TEST(PlacementTest, FirstReplicaSpreadsByWeight) {
   std::vector<MapDisk> disks;
   double total = 0;
   for (int i = 0; i < 12; ++i) {
-    const double w = 1 + i / 2;
+    const int w = 1 + i / 2;
     disks.push_back(Disk(absl::StrCat("d", i), absl::StrCat("h", i), w));
     total += w;
   }
@@ -470,6 +471,7 @@ TEST(PlacementTest, UnsatisfiableRequestsFail) {
 
 TEST(PlacementTest, PlacingIsCheapOnAHundredDisks) {
   std::vector<MapDisk> disks;
+  disks.reserve(100);
   for (int i = 0; i < 100; ++i) {
     disks.push_back(Disk(absl::StrCat("host", i / 5, ".disk", i),
                          absl::StrCat("host", i / 5), 1 + i % 3));
