@@ -122,7 +122,7 @@ TEST(ClusterMapTest, BadJsonIsInvalidArgument) {
       R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","weight":-2}]})",
       R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","up":1}]})",
       R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","labels":[]}]})",
-      R"({"epoch":1,"disks":[{"diskId":"d","hostId":"h","labels":{"zone":3}}]})",
+      R"({"disks":[{"diskId":"d","hostId":"h","labels":{"zone":3}}]})",
       R"({"disks":[{"diskId":"d","hostId":"h"},{"diskId":"d","hostId":"g"}]})",
   };
   for (const char* text : cases) {
