@@ -6,6 +6,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+
 #include "juke/storage/v1/storage.grpc.pb.h"
 
 namespace juke {
@@ -18,8 +19,8 @@ class ChunkClientPool {
 
  private:
   absl::Mutex mu_;
-  std::map<std::string, std::unique_ptr<storage::v1::ChunkService::Stub>>
-      stubs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<storage::v1::ChunkService::Stub>> stubs_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace juke

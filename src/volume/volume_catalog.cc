@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+
 #include "src/common/etcd_txn.h"
 #include "src/common/logging.h"
 #include "src/common/status.h"
@@ -114,8 +115,8 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Update(
         bool written, etcd_->PutIfModRevision(key, value, kv->mod_revision));
     if (written) return record;
   }
-  return absl::AbortedError(absl::StrCat(
-      "volume ", id, " changed under ", kMaxAttempts, " attempts; retry"));
+  return absl::AbortedError(absl::StrCat("volume ", id, " changed under ",
+                                         kMaxAttempts, " attempts; retry"));
 }
 
 absl::StatusOr<VolumeRecord> VolumeCatalog::Resize(absl::string_view id,
@@ -126,9 +127,9 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Resize(absl::string_view id,
           absl::StrCat("volume ", id, " is being deleted"));
     }
     if (new_size < r.size_bytes) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "volume ", id, " is ", r.size_bytes, " bytes; shrinking to ",
-          new_size, " would drop data"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id, " is ", r.size_bytes,
+                       " bytes; shrinking to ", new_size, " would drop data"));
     }
     VolumeRecord grown = r;
     grown.size_bytes = new_size;
@@ -153,9 +154,9 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,
         if (r.attachment.has_value()) {
           if (r.attachment->node == node) return absl::OkStatus();
           if (!take_over) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "volume ", id, " is attached read-write on ",
-                r.attachment->node, "; detach it there first"));
+            return absl::FailedPreconditionError(
+                absl::StrCat("volume ", id, " is attached read-write on ",
+                             r.attachment->node, "; detach it there first"));
           }
         }
         r.generation += 1;
@@ -207,8 +208,8 @@ absl::Status VolumeCatalog::MarkStale(absl::string_view id,
                                       uint64_t chunk_index,
                                       absl::string_view disk_id,
                                       uint64_t generation) {
-  JUKE_RETURN_IF_ERROR(etcd_->Put(StaleKey(id, chunk_index, disk_id),
-                                  absl::StrCat(generation)));
+  JUKE_RETURN_IF_ERROR(
+      etcd_->Put(StaleKey(id, chunk_index, disk_id), absl::StrCat(generation)));
   JUKE_LOG_WARN(Log(),
                 "Replica marked stale volumeID={} chunk={} diskID={} "
                 "generation={}",

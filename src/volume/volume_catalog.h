@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "src/common/etcd_client.h"
 #include "src/volume/volume_record.h"
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+
 #include "src/common/checksum.h"
 #include "src/common/grpc_status.h"
 #include "src/common/logging.h"
@@ -55,16 +56,15 @@ VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
       record_(std::move(record)),
       map_(std::move(map)),
       options_(options),
-      generation_(record_.attachment.has_value()
-                      ? record_.attachment->generation
-                      : 0),
+      generation_(
+          record_.attachment.has_value() ? record_.attachment->generation : 0),
       stale_(std::move(stale)) {}
 
 absl::Status VolumeClient::CheckRange(uint64_t offset, uint64_t length) const {
   if (offset % kBlockSize != 0 || length % kBlockSize != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "offset ", offset, " and length ", length,
-        " must be multiples of 4096"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset ", offset, " and length ", length,
+                     " must be multiples of 4096"));
   }
   if (offset > record_.size_bytes || length > record_.size_bytes - offset) {
     return absl::OutOfRangeError(absl::StrCat(
@@ -86,8 +86,8 @@ absl::Status VolumeClient::Read(uint64_t offset, std::span<uint8_t> out) {
     uint64_t pos = offset + done;
     uint64_t chunk = pos / record_.chunk_size;
     uint64_t in_chunk = pos % record_.chunk_size;
-    uint64_t n = std::min<uint64_t>(out.size() - done,
-                                    record_.chunk_size - in_chunk);
+    uint64_t n =
+        std::min<uint64_t>(out.size() - done, record_.chunk_size - in_chunk);
     // One request carries at most 4 MiB.
     n = std::min<uint64_t>(n, 4ull << 20);
     JUKE_RETURN_IF_ERROR(ReadInChunk(chunk, in_chunk, out.subspan(done, n)));
@@ -108,8 +108,8 @@ absl::Status VolumeClient::Write(uint64_t offset,
     uint64_t pos = offset + done;
     uint64_t chunk = pos / record_.chunk_size;
     uint64_t in_chunk = pos % record_.chunk_size;
-    uint64_t n = std::min<uint64_t>(data.size() - done,
-                                    record_.chunk_size - in_chunk);
+    uint64_t n =
+        std::min<uint64_t>(data.size() - done, record_.chunk_size - in_chunk);
     n = std::min<uint64_t>(n, 4ull << 20);
     JUKE_RETURN_IF_ERROR(WriteInChunk(chunk, in_chunk, data.subspan(done, n)));
     done += n;
@@ -119,10 +119,9 @@ absl::Status VolumeClient::Write(uint64_t offset,
 
 absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
                                        std::span<uint8_t> out) {
-  JUKE_ASSIGN_OR_RETURN(
-      std::vector<std::string> disks,
-      PlaceChunk(map_, record_.id, chunk, record_.replicas,
-                 record_.failure_domain));
+  JUKE_ASSIGN_OR_RETURN(std::vector<std::string> disks,
+                        PlaceChunk(map_, record_.id, chunk, record_.replicas,
+                                   record_.failure_domain));
 
   absl::Status last = absl::UnavailableError("no replica is up and current");
   std::vector<const MapDisk*> bad;  // replicas that returned bad data
@@ -139,8 +138,8 @@ absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
     v1::ReadChunkResponse resp;
     grpc::ClientContext ctx;
     SetDeadline(&ctx, options_.rpc_timeout);
-    absl::Status s =
-        FromGrpcStatus(clients_->For(disk->address)->ReadChunk(&ctx, req, &resp));
+    absl::Status s = FromGrpcStatus(
+        clients_->For(disk->address)->ReadChunk(&ctx, req, &resp));
 
     if (absl::IsNotFound(s)) {
       // A chunk never written reads as zeros.
@@ -150,8 +149,7 @@ absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
     if (s.ok()) {
       // Check end to end: what arrived is what the disk vouched for.
       const auto* bytes = reinterpret_cast<const uint8_t*>(resp.data().data());
-      std::vector<uint32_t> sums =
-          BlockChecksums({bytes, resp.data().size()});
+      std::vector<uint32_t> sums = BlockChecksums({bytes, resp.data().size()});
       if (resp.data().size() != out.size() ||
           !std::equal(sums.begin(), sums.end(), resp.checksums().begin(),
                       resp.checksums().end())) {
@@ -183,8 +181,8 @@ absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
     }
     return absl::OkStatus();
   }
-  return Annotate(last, absl::StrCat("read volume ", record_.id, " chunk ",
-                                     chunk));
+  return Annotate(last,
+                  absl::StrCat("read volume ", record_.id, " chunk ", chunk));
 }
 
 absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
@@ -197,10 +195,9 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
           "(generation ", generation_, ") is fenced"));
     }
   }
-  JUKE_ASSIGN_OR_RETURN(
-      std::vector<std::string> disks,
-      PlaceChunk(map_, record_.id, chunk, record_.replicas,
-                 record_.failure_domain));
+  JUKE_ASSIGN_OR_RETURN(std::vector<std::string> disks,
+                        PlaceChunk(map_, record_.id, chunk, record_.replicas,
+                                   record_.failure_domain));
 
   v1::WriteChunkRequest req;
   req.mutable_chunk()->set_volume_id(record_.id);
@@ -261,9 +258,9 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
   // recovery brings them back: record that before acknowledging.
   for (const ReplicaWrite& r : results) {
     if (r.status.ok() || IsStale(chunk, r.disk_id)) continue;
-    JUKE_RETURN_IF_ERROR(Annotate(
-        catalog_->MarkStale(record_.id, chunk, r.disk_id, generation_),
-        absl::StrCat("record replica ", r.disk_id, " stale")));
+    JUKE_RETURN_IF_ERROR(
+        Annotate(catalog_->MarkStale(record_.id, chunk, r.disk_id, generation_),
+                 absl::StrCat("record replica ", r.disk_id, " stale")));
     absl::MutexLock lock(&mu_);
     stale_.emplace(chunk, r.disk_id);
   }
@@ -288,15 +285,14 @@ absl::Status FenceVolumeEverywhere(ChunkClientPool* clients,
     absl::Status s =
         FromGrpcStatus(clients->For(address)->FenceVolume(&ctx, req, &resp));
     if (!s.ok()) {
-      return Annotate(s, absl::StrCat("fence volume ", volume_id, " on ",
-                                      address));
+      return Annotate(
+          s, absl::StrCat("fence volume ", volume_id, " on ", address));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status DeleteVolumeChunks(ChunkClientPool* clients,
-                                const ClusterMap& map,
+absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,
                                 absl::string_view volume_id,
                                 uint64_t generation) {
   absl::Status result;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+
 #include "src/model/cluster_map.h"
 #include "src/volume/chunk_clients.h"
 #include "src/volume/volume_catalog.h"
@@ -91,8 +92,7 @@ absl::Status FenceVolumeEverywhere(ChunkClientPool* clients,
 
 // Deletes every chunk of the volume from every up disk in the map. Returns
 // Unavailable when a disk that may hold chunks is down; call again later.
-absl::Status DeleteVolumeChunks(ChunkClientPool* clients,
-                                const ClusterMap& map,
+absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,
                                 absl::string_view volume_id,
                                 uint64_t generation);
 

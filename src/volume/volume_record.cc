@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+
 #include "src/model/keys.h"
 
 namespace juke {
@@ -14,9 +15,8 @@ namespace juke {
 absl::Status ValidateVolumeId(absl::string_view id) {
   if (id.empty()) return absl::InvalidArgumentError("volume id is empty");
   if (id.size() > kMaxVolumeIdLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("volume id is ", id.size(), " bytes; at most ",
-                     kMaxVolumeIdLength));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "volume id is ", id.size(), " bytes; at most ", kMaxVolumeIdLength));
   }
   if (id == "." || id == "..") {
     return absl::InvalidArgumentError(
@@ -25,9 +25,9 @@ absl::Status ValidateVolumeId(absl::string_view id) {
   for (char c : id) {
     unsigned char u = static_cast<unsigned char>(c);
     if (!absl::ascii_isalnum(u) && c != '.' && c != '_' && c != '-') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "volume id \"", absl::CHexEscape(id),
-          "\" has a character outside [A-Za-z0-9._-]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("volume id \"", absl::CHexEscape(id),
+                       "\" has a character outside [A-Za-z0-9._-]"));
     }
   }
   return absl::OkStatus();
@@ -37,22 +37,22 @@ absl::Status ValidateVolumeShape(const VolumeRecord& r) {
   if (absl::Status s = ValidateVolumeId(r.id); !s.ok()) return s;
   if (r.chunk_size < kMinChunkSize || r.chunk_size > kMaxChunkSize ||
       (r.chunk_size & (r.chunk_size - 1)) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "chunk size ", r.chunk_size,
-        " is not a power of two from 64 KiB to 64 MiB"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk size ", r.chunk_size,
+                     " is not a power of two from 64 KiB to 64 MiB"));
   }
   if (r.size_bytes == 0) {
     return absl::InvalidArgumentError("volume size is 0");
   }
   if (r.size_bytes > kMaxVolumeSize) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "volume size ", r.size_bytes, " is above the limit of ",
-        kMaxVolumeSize, " bytes (1 PiB)"));
+    return absl::OutOfRangeError(
+        absl::StrCat("volume size ", r.size_bytes, " is above the limit of ",
+                     kMaxVolumeSize, " bytes (1 PiB)"));
   }
   if (r.size_bytes % r.chunk_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "volume size ", r.size_bytes, " is not a multiple of the chunk size ",
-        r.chunk_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume size ", r.size_bytes,
+                     " is not a multiple of the chunk size ", r.chunk_size));
   }
   if (r.replicas < 1 || r.replicas > 5) {
     return absl::InvalidArgumentError(

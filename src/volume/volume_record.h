@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "src/model/cluster_map.h"
 
 // A volume as the catalog in etcd keeps it: its shape, its state and who
@@ -24,10 +25,10 @@ inline constexpr size_t kMaxVolumeIdLength = 128;
 enum class VolumeState { kReady, kDeleting };
 
 struct Attachment {
-  std::string node;          // the host the volume is attached on
+  std::string node;  // the host the volume is attached on
   bool read_only = false;
-  uint64_t generation = 0;   // the writer generation this attachment holds
-  int64_t attached_at = 0;   // unix seconds
+  uint64_t generation = 0;  // the writer generation this attachment holds
+  int64_t attached_at = 0;  // unix seconds
 
   bool operator==(const Attachment&) const = default;
 };

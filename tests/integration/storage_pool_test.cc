@@ -28,22 +28,21 @@
 #include "tests/testing/etcd_process.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_pool.h"
 
 namespace juke {
 namespace {
 
 namespace v1 = storage::v1;
 using testing::EtcdProcess;
+using testing::StoragedPath;
 using testing::Subprocess;
 using testing::SubprocessOptions;
 using testing::TempDir;
+using testing::TestPool;
+using testing::TestPoolOptions;
 
 constexpr int kLeaseTtl = 2;
-
-std::string StoragedPath() {
-  const char* build = getenv("JUKE_BUILD_DIR");
-  return absl::StrCat(build ? build : "build", "/src/storage/juke-storaged");
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -65,83 +64,40 @@ std::vector<uint32_t> Sums(const std::string& data) {
       {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
 }
 
-// One storage daemon: its directories, its process, a stub to it.
-struct Host {
-  std::string id;
-  std::string dir;
-  std::vector<std::string> disks;
-  std::unique_ptr<Subprocess> process;
-  std::string address;
-  int metrics_port = 0;
-  std::unique_ptr<v1::ChunkService::Stub> stub;
-};
+using Host = TestPool::Host;
 
 class StoragePoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto etcd = EtcdProcess::Start();
-    ASSERT_TRUE(etcd.ok()) << etcd.status();
-    etcd_ = std::move(*etcd);
-    auto client = etcd_->NewClient();
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::move(*client);
-    auto dir = TempDir::Create("juke-pool-test");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = std::move(*dir);
-    for (int i = 1; i <= 3; ++i) {
-      Host h;
-      h.id = absl::StrCat("h", i);
-      h.dir = absl::StrCat(dir_->path(), "/", h.id);
-      mkdir(h.dir.c_str(), 0755);
-      for (int d = 0; d < 2; ++d) {
-        h.disks.push_back(absl::StrCat(h.dir, "/disk", d));
-        mkdir(h.disks.back().c_str(), 0755);
-      }
-      hosts_.push_back(std::move(h));
-    }
-    for (Host& h : hosts_) ASSERT_NO_FATAL_FAILURE(StartHost(h));
+    TestPoolOptions options;
+    options.lease_ttl_seconds = kLeaseTtl;
+    auto pool = TestPool::Start(options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+    client_ = &pool_->client();
   }
 
-  std::vector<std::string> ArgsFor(const Host& h) {
-    return {StoragedPath(),
-            "--host_id=" + h.id,
-            "--disks=" + absl::StrJoin(h.disks, ","),
-            "--etcd=" + etcd_->endpoint(),
-            "--listen=127.0.0.1:0",
-            "--metrics_listen=127.0.0.1:0",
-            absl::StrCat("--lease_ttl=", kLeaseTtl),
-            "--zone=z-" + h.id,
-            "--ready_file=" + h.dir + "/ready.json"};
-  }
+  Host& host(int i) { return pool_->host(i); }
 
   void StartHost(Host& h) {
-    std::string ready = h.dir + "/ready.json";
-    remove(ready.c_str());
-    SubprocessOptions opts;
-    opts.argv = ArgsFor(h);
-    opts.log_path = h.dir + "/storaged.log";
-    auto p = Subprocess::Start(opts);
-    ASSERT_TRUE(p.ok()) << p.status();
-    h.process = std::move(*p);
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    struct stat st;
-    while (stat(ready.c_str(), &st) != 0) {
-      ASSERT_TRUE(h.process->IsRunning())
-          << h.id << " exited: " << h.process->LogTail();
-      ASSERT_LT(absl::Now(), deadline) << h.id << " never became ready";
-      absl::SleepFor(absl::Milliseconds(50));
+    absl::Status s = pool_->StartHost(h);
+    ASSERT_TRUE(s.ok()) << s;
+    stubs_.erase(h.id);
+  }
+
+  v1::ChunkService::Stub* Stub(Host& h) {
+    auto& stub = stubs_[h.id];
+    if (stub == nullptr) {
+      stub = v1::ChunkService::NewStub(
+          grpc::CreateChannel(h.address, grpc::InsecureChannelCredentials()));
     }
-    nlohmann::json j = nlohmann::json::parse(ReadAll(ready));
-    h.address = j["address"].get<std::string>();
-    h.metrics_port = j["metricsPort"].get<int>();
-    h.stub = v1::ChunkService::NewStub(
-        grpc::CreateChannel(h.address, grpc::InsecureChannelCredentials()));
+    return stub.get();
   }
 
   std::vector<std::string> DiskIds(Host& h) {
     v1::GetDisksResponse resp;
     grpc::ClientContext ctx;
-    grpc::Status s = h.stub->GetDisks(&ctx, v1::GetDisksRequest(), &resp);
+    grpc::Status s = Stub(h)->GetDisks(&ctx, v1::GetDisksRequest(), &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     std::vector<std::string> ids;
     for (const auto& d : resp.disks()) ids.push_back(d.disk_id());
@@ -160,7 +116,7 @@ class StoragePoolTest : public ::testing::Test {
     req.set_generation(generation);
     v1::WriteChunkResponse resp;
     grpc::ClientContext ctx;
-    return h.stub->WriteChunk(&ctx, req, &resp);
+    return Stub(h)->WriteChunk(&ctx, req, &resp);
   }
 
   absl::StatusOr<std::string> Read(Host& h, const std::string& disk,
@@ -173,7 +129,7 @@ class StoragePoolTest : public ::testing::Test {
     req.set_length(length);
     v1::ReadChunkResponse resp;
     grpc::ClientContext ctx;
-    grpc::Status s = h.stub->ReadChunk(&ctx, req, &resp);
+    grpc::Status s = Stub(h)->ReadChunk(&ctx, req, &resp);
     if (!s.ok()) {
       return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
                           s.error_message());
@@ -204,10 +160,9 @@ class StoragePoolTest : public ::testing::Test {
     return timeout;
   }
 
-  std::unique_ptr<EtcdProcess> etcd_;
-  std::unique_ptr<EtcdClient> client_;
-  std::unique_ptr<TempDir> dir_;
-  std::vector<Host> hosts_;
+  std::unique_ptr<TestPool> pool_;
+  EtcdClient* client_ = nullptr;
+  std::map<std::string, std::unique_ptr<v1::ChunkService::Stub>> stubs_;
 };
 
 TEST_F(StoragePoolTest, EveryHostRegistersWithItsDisksAndLabels) {
@@ -227,7 +182,8 @@ TEST_F(StoragePoolTest, EveryHostRegistersWithItsDisksAndLabels) {
 
 TEST_F(StoragePoolTest, ChunksWrittenOverGrpcReadBackOnEveryDisk) {
   uint64_t seed = 1;
-  for (Host& h : hosts_) {
+  for (int i = 0; i < pool_->size(); ++i) {
+    Host& h = host(i);
     for (const std::string& disk : DiskIds(h)) {
       std::string data = Pattern(256 * 1024, seed++);
       ASSERT_TRUE(Write(h, disk, "vol-a", 3, data).ok());
@@ -239,7 +195,7 @@ TEST_F(StoragePoolTest, ChunksWrittenOverGrpcReadBackOnEveryDisk) {
 }
 
 TEST_F(StoragePoolTest, KilledDaemonIsDownAfterItsLeaseAndKeepsItsChunks) {
-  Host& h2 = hosts_[1];
+  Host& h2 = host(1);
   std::vector<std::string> disks = DiskIds(h2);
   ASSERT_EQ(disks.size(), 2u);
   std::vector<std::string> written;
@@ -266,7 +222,7 @@ TEST_F(StoragePoolTest, KilledDaemonIsDownAfterItsLeaseAndKeepsItsChunks) {
 }
 
 TEST_F(StoragePoolTest, SigtermLeavesThePoolAtOnce) {
-  Host& h3 = hosts_[2];
+  Host& h3 = host(2);
   auto exit = h3.process->Terminate(absl::Seconds(10));
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_TRUE(exit->success()) << exit->ToString() << h3.process->LogTail();
@@ -275,7 +231,7 @@ TEST_F(StoragePoolTest, SigtermLeavesThePoolAtOnce) {
 }
 
 TEST_F(StoragePoolTest, FenceHoldsAcrossAHardRestart) {
-  Host& h1 = hosts_[0];
+  Host& h1 = host(0);
   std::string disk = DiskIds(h1)[0];
   std::string data = Pattern(4096, 7);
   ASSERT_TRUE(Write(h1, disk, "vol-f", 0, data, 3).ok());
@@ -285,7 +241,7 @@ TEST_F(StoragePoolTest, FenceHoldsAcrossAHardRestart) {
   req.set_generation(5);
   v1::FenceVolumeResponse resp;
   grpc::ClientContext ctx;
-  ASSERT_TRUE(h1.stub->FenceVolume(&ctx, req, &resp).ok());
+  ASSERT_TRUE(Stub(h1)->FenceVolume(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.generation(), 5u);
 
   ASSERT_TRUE(h1.process->Kill(SIGKILL).ok());
@@ -306,7 +262,7 @@ TEST_F(StoragePoolTest, FenceHoldsAcrossAHardRestart) {
 }
 
 TEST_F(StoragePoolTest, BadRequestsGetClearCodesAndChangeNothing) {
-  Host& h1 = hosts_[0];
+  Host& h1 = host(0);
   std::string disk = DiskIds(h1)[0];
   std::string data = Pattern(8192, 11);
 
@@ -331,7 +287,7 @@ TEST_F(StoragePoolTest, BadRequestsGetClearCodesAndChangeNothing) {
   req.set_generation(1);
   v1::WriteChunkResponse resp;
   grpc::ClientContext ctx;
-  EXPECT_EQ(h1.stub->WriteChunk(&ctx, req, &resp).error_code(),
+  EXPECT_EQ(Stub(h1)->WriteChunk(&ctx, req, &resp).error_code(),
             grpc::StatusCode::DATA_LOSS);
 
   // Nothing of the above left a chunk behind.
@@ -342,12 +298,12 @@ TEST_F(StoragePoolTest, BadRequestsGetClearCodesAndChangeNothing) {
   list.set_volume_id("v");
   v1::ListChunksResponse listed;
   grpc::ClientContext ctx2;
-  ASSERT_TRUE(h1.stub->ListChunks(&ctx2, list, &listed).ok());
+  ASSERT_TRUE(Stub(h1)->ListChunks(&ctx2, list, &listed).ok());
   EXPECT_EQ(listed.chunks_size(), 0);
 }
 
 TEST_F(StoragePoolTest, MetricsCountCallsAndDisks) {
-  Host& h1 = hosts_[0];
+  Host& h1 = host(0);
   std::string disk = DiskIds(h1)[0];
   ASSERT_TRUE(Write(h1, disk, "vol-m", 0, Pattern(4096, 1)).ok());
   std::string cmd =

@@ -1,0 +1,374 @@
+// Volumes over a real pool: etcd plus three storage daemons as separate
+// processes, the catalog in etcd and replicated I/O through VolumeClient.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+#include "src/model/map_store.h"
+#include "src/model/placement.h"
+#include "src/volume/volume_catalog.h"
+#include "src/volume/volume_client.h"
+
+#include "tests/testing/test_pool.h"
+
+namespace juke {
+namespace {
+
+namespace v1 = storage::v1;
+using testing::TestPool;
+
+constexpr uint64_t kChunk = 4ull << 20;
+
+std::vector<uint8_t> Random(size_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint8_t> data(size);
+  for (uint8_t& b : data) b = static_cast<uint8_t>(rng());
+  return data;
+}
+
+class VolumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pool = TestPool::Start();
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+    catalog_ = std::make_unique<VolumeCatalog>(&pool_->client());
+    ASSERT_TRUE(RefreshMap(pool_->client()).ok());
+  }
+
+  VolumeRecord Shape(const std::string& id, uint64_t size, int replicas = 3) {
+    VolumeRecord r;
+    r.id = id;
+    r.size_bytes = size;
+    r.replicas = replicas;
+    return r;
+  }
+
+  ClusterMap Map() {
+    auto map = RefreshMap(pool_->client());
+    EXPECT_TRUE(map.ok()) << map.status();
+    return map.ok() ? *map : ClusterMap();
+  }
+
+  // Attaches `id` on `node` (taking it over if held elsewhere), fences the
+  // pool at the new generation and opens a client as that writer.
+  std::unique_ptr<VolumeClient> AttachWriter(const std::string& id,
+                                             const std::string& node,
+                                             bool take_over = false) {
+    auto record = catalog_->Attach(id, node, false, take_over);
+    EXPECT_TRUE(record.ok()) << record.status();
+    if (!record.ok()) return nullptr;
+    ClusterMap map = Map();
+    absl::Status fenced = FenceVolumeEverywhere(&clients_, map, id,
+                                                record->attachment->generation);
+    EXPECT_TRUE(fenced.ok()) << fenced;
+    auto client = VolumeClient::Open(catalog_.get(), &clients_, *record, map);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? std::move(*client) : nullptr;
+  }
+
+  // The bytes one replica holds, read straight from its daemon.
+  absl::StatusOr<std::string> ReadReplica(const ClusterMap& map,
+                                          const std::string& disk_id,
+                                          const std::string& volume,
+                                          uint64_t chunk, uint64_t offset,
+                                          uint64_t length) {
+    const MapDisk* disk = map.FindDisk(disk_id);
+    v1::ReadChunkRequest req;
+    req.set_disk_id(disk_id);
+    req.mutable_chunk()->set_volume_id(volume);
+    req.mutable_chunk()->set_index(chunk);
+    req.set_offset(offset);
+    req.set_length(length);
+    v1::ReadChunkResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = clients_.For(disk->address)->ReadChunk(&ctx, req, &resp);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          s.error_message());
+    }
+    return resp.data();
+  }
+
+  void WaitDown(const std::string& host) {
+    absl::Time deadline = absl::Now() + absl::Seconds(15);
+    while (absl::Now() < deadline) {
+      auto hosts = ListHosts(pool_->client());
+      ASSERT_TRUE(hosts.ok());
+      for (const HostStatus& h : *hosts) {
+        if (h.record.host_id == host && !h.up) return;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    FAIL() << host << " never went down";
+  }
+
+  std::unique_ptr<TestPool> pool_;
+  std::unique_ptr<VolumeCatalog> catalog_;
+  ChunkClientPool clients_;
+};
+
+TEST_F(VolumeTest, CreateIsIdempotentAndRejectsBadRequests) {
+  auto v = catalog_->Create(Shape("vol-a", 16 * kChunk));
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto again = catalog_->Create(Shape("vol-a", 16 * kChunk));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->created_at, v->created_at);
+  EXPECT_EQ(catalog_->Create(Shape("vol-a", 32 * kChunk)).status().code(),
+            absl::StatusCode::kAlreadyExists);
+
+  EXPECT_EQ(catalog_->Create(Shape("vol-b", 0)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->Create(Shape("vol-b", kChunk + 4096)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->Create(Shape("vol-b", 1ull << 62)).status().code(),
+            absl::StatusCode::kOutOfRange);
+  for (std::string id :
+       {std::string("a/b"), std::string(".."), std::string("x\0y", 3)}) {
+    EXPECT_EQ(catalog_->Create(Shape(id, kChunk)).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(catalog_->Get(id).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  // Four replicas need four hosts; the pool has three. Nothing is created.
+  EXPECT_EQ(catalog_->Create(Shape("vol-c", kChunk, 4)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(catalog_->Get("vol-c").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->Get("no-such-volume").status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto all = catalog_->List();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].id, "vol-a");
+}
+
+TEST_F(VolumeTest, WritesReachEveryReplicaByteForByte) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-r", 8 * kChunk)).ok());
+  auto client = AttachWriter("vol-r", "h1");
+  ASSERT_NE(client, nullptr);
+
+  // 6 MiB from the middle of chunk 1 into chunk 3.
+  uint64_t offset = kChunk + 512 * 1024;
+  std::vector<uint8_t> data = Random(6 << 20, 1);
+  ASSERT_TRUE(client->Write(offset, data).ok());
+  std::vector<uint8_t> back(data.size());
+  ASSERT_TRUE(client->Read(offset, back).ok());
+  EXPECT_EQ(back, data);
+
+  // Never-written space reads as zeros.
+  std::vector<uint8_t> zeros(8192, 1);
+  ASSERT_TRUE(client->Read(7 * kChunk, zeros).ok());
+  EXPECT_EQ(zeros, std::vector<uint8_t>(8192, 0));
+
+  // Every replica of chunk 2 holds the same bytes, each on another host.
+  ClusterMap map = Map();
+  auto disks = PlaceChunk(map, "vol-r", 2, 3, FailureDomain::kHost);
+  ASSERT_TRUE(disks.ok());
+  std::set<std::string> hosts;
+  // The write covers the first 2.5 MiB of chunk 2.
+  uint64_t in_chunk2 = offset + data.size() - 2 * kChunk;
+  std::string expected(
+      reinterpret_cast<const char*>(data.data()) + (2 * kChunk - offset),
+      in_chunk2);
+  for (const std::string& d : *disks) {
+    hosts.insert(map.FindDisk(d)->host_id);
+    auto replica = ReadReplica(map, d, "vol-r", 2, 0, in_chunk2);
+    ASSERT_TRUE(replica.ok()) << replica.status();
+    EXPECT_TRUE(*replica == expected) << "replica on " << d << " differs";
+  }
+  EXPECT_EQ(hosts.size(), 3u);
+
+  // Ranges past the end and unaligned ones are refused.
+  EXPECT_EQ(client->Write(8 * kChunk, std::vector<uint8_t>(4096)).code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(client->Write(100, std::vector<uint8_t>(4096)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(VolumeTest, KilledHostGoesStaleAndWritesGoOn) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-k", 4 * kChunk)).ok());
+  auto client = AttachWriter("vol-k", "h1");
+  ASSERT_NE(client, nullptr);
+  std::vector<uint8_t> first = Random(4 * kChunk, 2);
+  ASSERT_TRUE(client->Write(0, first).ok());
+
+  // h2 dies; the map still says it is up, so its writes fail and its
+  // replicas are recorded stale before each write is acknowledged.
+  ASSERT_TRUE(pool_->host(1).process->Kill(SIGKILL).ok());
+  std::vector<uint8_t> second = Random(4 * kChunk, 3);
+  ASSERT_TRUE(client->Write(0, second).ok());
+  auto marks = catalog_->StaleMarks("vol-k");
+  ASSERT_TRUE(marks.ok());
+  EXPECT_EQ(marks->size(), 4u) << "each chunk has one replica on h2";
+  for (const auto& [chunk, disk] : *marks) {
+    EXPECT_EQ(disk.rfind("h2.", 0), 0u) << disk;
+  }
+
+  std::vector<uint8_t> back(second.size());
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_EQ(back, second);
+
+  // Once the pool sees h2 down, a new client skips it outright.
+  WaitDown("h2");
+  auto record = catalog_->Get("vol-k");
+  ASSERT_TRUE(record.ok());
+  auto fresh = VolumeClient::Open(catalog_.get(), &clients_, *record, Map());
+  ASSERT_TRUE(fresh.ok());
+  std::vector<uint8_t> third = Random(kChunk, 4);
+  ASSERT_TRUE((*fresh)->Write(kChunk, third).ok());
+  std::vector<uint8_t> one(kChunk);
+  ASSERT_TRUE((*fresh)->Read(kChunk, one).ok());
+  EXPECT_EQ(one, third);
+
+  // Back up, h2 still holds the old data; the stale marks keep reads away
+  // from it until recovery catches it up.
+  ASSERT_TRUE(pool_->StartHost(pool_->host(1)).ok());
+  auto after = VolumeClient::Open(catalog_.get(), &clients_, *record, Map());
+  ASSERT_TRUE(after.ok());
+  ASSERT_TRUE((*after)->Read(kChunk, one).ok());
+  EXPECT_EQ(one, third);
+}
+
+TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-m", 2 * kChunk)).ok());
+  auto old_writer = AttachWriter("vol-m", "h1");
+  ASSERT_NE(old_writer, nullptr);
+  ASSERT_TRUE(old_writer->Write(0, Random(65536, 5)).ok());
+
+  // Another node cannot simply attach it read-write...
+  EXPECT_EQ(catalog_->Attach("vol-m", "h2", false, false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // ...but it can take it over, and the pool is fenced before it writes.
+  auto new_writer = AttachWriter("vol-m", "h2", /*take_over=*/true);
+  ASSERT_NE(new_writer, nullptr);
+  EXPECT_GT(new_writer->record().attachment->generation,
+            old_writer->record().attachment->generation);
+  std::vector<uint8_t> mine = Random(65536, 6);
+  ASSERT_TRUE(new_writer->Write(0, mine).ok());
+
+  // The old writer, still running, is refused and changes nothing.
+  absl::Status late = old_writer->Write(0, Random(65536, 7));
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition) << late;
+  EXPECT_EQ(old_writer->Write(kChunk, Random(4096, 8)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::vector<uint8_t> back(mine.size());
+  ASSERT_TRUE(new_writer->Read(0, back).ok());
+  EXPECT_EQ(back, mine);
+}
+
+TEST_F(VolumeTest, CorruptReplicaIsReadAroundAndRepaired) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-c", kChunk)).ok());
+  auto client = AttachWriter("vol-c", "h1");
+  ASSERT_NE(client, nullptr);
+  std::vector<uint8_t> data = Random(kChunk, 9);
+  ASSERT_TRUE(client->Write(0, data).ok());
+
+  // Flip a byte in the primary replica's chunk file, behind the daemon.
+  ClusterMap map = Map();
+  auto disks = PlaceChunk(map, "vol-c", 0, 3, FailureDomain::kHost);
+  ASSERT_TRUE(disks.ok());
+  const MapDisk* primary = map.FindDisk((*disks)[0]);
+  int host_index = primary->host_id[1] - '1';
+  std::string disk_dir;
+  for (const std::string& d : pool_->host(host_index).disks) {
+    auto label = std::ifstream(d + "/LABEL");
+    std::string text((std::istreambuf_iterator<char>(label)),
+                     std::istreambuf_iterator<char>());
+    if (text.find("disk_id=" + primary->disk_id) != std::string::npos) {
+      disk_dir = d;
+    }
+  }
+  ASSERT_FALSE(disk_dir.empty());
+  std::string file;
+  DIR* dir = opendir((disk_dir + "/chunks").c_str());
+  ASSERT_NE(dir, nullptr);
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') file = disk_dir + "/chunks/" + e->d_name;
+  }
+  closedir(dir);
+  ASSERT_FALSE(file.empty());
+  int fd = open(file.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  uint8_t byte = 0;
+  ASSERT_EQ(pread(fd, &byte, 1, 8192), 1);
+  byte ^= 0xFF;
+  ASSERT_EQ(pwrite(fd, &byte, 1, 8192), 1);
+  fsync(fd);
+  close(fd);
+  EXPECT_EQ(
+      ReadReplica(map, primary->disk_id, "vol-c", 0, 0, kChunk).status().code(),
+      absl::StatusCode::kDataLoss);
+
+  // The volume still reads right, from another replica, and the bad copy
+  // is rewritten.
+  std::vector<uint8_t> back(kChunk);
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_EQ(back, data);
+  auto repaired = ReadReplica(map, primary->disk_id, "vol-c", 0, 0, kChunk);
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  ASSERT_EQ(repaired->size(), data.size());
+  EXPECT_EQ(std::memcmp(repaired->data(), data.data(), data.size()), 0);
+}
+
+TEST_F(VolumeTest, DeleteRemovesEveryChunkEverywhere) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-d", 4 * kChunk)).ok());
+  ASSERT_TRUE(catalog_->Create(Shape("vol-keep", kChunk)).ok());
+  {
+    auto client = AttachWriter("vol-d", "h1");
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Write(0, Random(4 * kChunk, 10)).ok());
+    auto keep = AttachWriter("vol-keep", "h1");
+    ASSERT_TRUE(keep->Write(0, Random(kChunk, 11)).ok());
+  }
+  // Attached volumes cannot be deleted.
+  EXPECT_EQ(catalog_->MarkDeleting("vol-d").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(catalog_->Detach("vol-d", "h1").ok());
+  ASSERT_TRUE(catalog_->Detach("vol-d", "h1").ok()) << "detach is idempotent";
+  auto record = catalog_->MarkDeleting("vol-d");
+  ASSERT_TRUE(record.ok());
+  ClusterMap map = Map();
+  ASSERT_TRUE(
+      DeleteVolumeChunks(&clients_, map, "vol-d", record->generation).ok());
+  ASSERT_TRUE(catalog_->Remove("vol-d").ok());
+  EXPECT_EQ(catalog_->Get("vol-d").status().code(),
+            absl::StatusCode::kNotFound);
+
+  int kept = 0;
+  for (const MapDisk& d : map.disks()) {
+    for (const char* vol : {"vol-d", "vol-keep"}) {
+      v1::ListChunksRequest req;
+      req.set_disk_id(d.disk_id);
+      req.set_volume_id(vol);
+      v1::ListChunksResponse resp;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(clients_.For(d.address)->ListChunks(&ctx, req, &resp).ok());
+      if (std::string(vol) == "vol-d") {
+        EXPECT_EQ(resp.chunks_size(), 0) << d.disk_id;
+      } else {
+        kept += resp.chunks_size();
+      }
+    }
+  }
+  EXPECT_EQ(kept, 3) << "the other volume keeps its three replicas";
+}
+
+}  // namespace
+}  // namespace juke
