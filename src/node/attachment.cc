@@ -57,7 +57,7 @@ absl::Status FlushAndCheckIdle(const std::string& device) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Attachment>> Attachment::Attach(
-    std::shared_ptr<BlockBackend> backend, absl::string_view state_dir,
+    const std::shared_ptr<BlockBackend>& backend, absl::string_view state_dir,
     AttachOptions options) {
   if (backend == nullptr) return absl::InvalidArgumentError("no backend");
   std::error_code ec;

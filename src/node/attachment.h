@@ -45,7 +45,7 @@ class Attachment {
   // serves `backend` there and attaches a loop device to it. The backend's
   // size should be a multiple of 4096 (the device's block size).
   static absl::StatusOr<std::unique_ptr<Attachment>> Attach(
-      std::shared_ptr<BlockBackend> backend, absl::string_view state_dir,
+      const std::shared_ptr<BlockBackend>& backend, absl::string_view state_dir,
       AttachOptions options = {});
 
   // Detaches if still attached. If the device is still in use, tears the

@@ -106,7 +106,7 @@ TEST_F(AttachmentTest, DeviceServesBackendWithDirectIo) {
     size_t length;
   };
   for (const Extent& e : std::vector<Extent>{{0, 4096},
-                                             {4096 * 5, 8192},
+                                             {uint64_t{4096} * 5, 8192},
                                              {(1 << 20) + 8192, 3 << 20},
                                              {kSize - 4096, 4096}}) {
     const std::vector<uint8_t> data = RandomBytes(e.length, e.offset);

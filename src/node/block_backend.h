@@ -71,7 +71,7 @@ class MemoryBackend final : public BlockBackend {
   int flush_count() const;
 
  private:
-  static constexpr uint64_t kChunkSize = 64 * 1024;
+  static constexpr uint64_t kChunkSize = uint64_t{64} * 1024;
 
   mutable absl::Mutex mu_;
   uint64_t size_ ABSL_GUARDED_BY(mu_);

@@ -314,7 +314,7 @@ absl::Status BindMount(absl::string_view source, absl::string_view target,
   // MS_RDONLY is ignored on the first bind; it takes a remount.
   if (read_only && mount(nullptr, where.c_str(), nullptr,
                          MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-    const absl::Status status =
+    absl::Status status =
         ErrnoToStatus(errno, absl::StrCat("remount read-only ", where));
     umount2(where.c_str(), UMOUNT_NOFOLLOW);
     return status;

@@ -322,6 +322,7 @@ absl::StatusOr<std::unique_ptr<FuseExport>> FuseExport::Start(
   if (options.read_only) absl::StrAppend(&mount_options, ",ro");
   std::vector<std::string> args = {"juke", "-o", mount_options};
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& arg : args) argv.push_back(arg.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   static const fuse_lowlevel_ops ops = MakeOps();
