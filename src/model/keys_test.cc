@@ -35,7 +35,7 @@ TEST(KeysTest, PercentAndOtherBytesAreEncoded) {
 }
 
 TEST(KeysTest, UnescapeReversesEscape) {
-  for (std::string id :
+  for (const std::string& id :
        {std::string("node-1"), std::string("a/b"), std::string(".."),
         std::string("."), std::string("100%"), std::string("%2F"),
         std::string("\xc3\xbc\xe6\x97\xa5"), std::string("a\0b\xff", 4),
