@@ -69,4 +69,8 @@ std::string AliveKey(absl::string_view host_id) {
   return absl::StrCat(kAlivePrefix, EscapeKeySegment(host_id));
 }
 
+std::string FenceKey(absl::string_view volume_id) {
+  return absl::StrCat(kFencesPrefix, EscapeKeySegment(volume_id));
+}
+
 }  // namespace juke

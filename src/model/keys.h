@@ -30,4 +30,11 @@ absl::StatusOr<std::string> UnescapeKeySegment(absl::string_view segment);
 std::string HostKey(absl::string_view host_id);
 std::string AliveKey(absl::string_view host_id);
 
+// The highest writer generation handed out for a volume, written in the
+// same transaction as the attachment that took it. Storage daemons read
+// every one of them before they serve, so a daemon that was away while a
+// volume moved still refuses the old writer.
+inline constexpr char kFencesPrefix[] = "/juke/v1/fences/";
+std::string FenceKey(absl::string_view volume_id);
+
 }  // namespace juke

@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -16,6 +17,7 @@
 #include "src/common/metrics_server.h"
 #include "src/common/status.h"
 #include "src/model/host_registry.h"
+#include "src/model/keys.h"
 #include "src/storage/chunk_service.h"
 #include "src/storage/storage_metrics.h"
 #include "src/storage/storage_node.h"
@@ -113,6 +115,26 @@ absl::Status RegisterHost(HostRegistry* registry, const HostRecord& record,
   }
 }
 
+// Raises every volume's fence on this host to the generation etcd holds.
+absl::Status SyncFences(EtcdClient& etcd, StorageNode* node) {
+  JUKE_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> fences,
+                        etcd.GetPrefix(kFencesPrefix));
+  for (const EtcdKeyValue& kv : fences) {
+    absl::StatusOr<std::string> volume =
+        UnescapeKeySegment(absl::string_view(kv.key).substr(
+            absl::string_view(kFencesPrefix).size()));
+    uint64_t generation = 0;
+    if (!volume.ok() || !absl::SimpleAtoi(kv.value, &generation)) {
+      JUKE_LOG_WARN(Log(), "Unreadable fence key={}", kv.key);
+      continue;
+    }
+    JUKE_RETURN_IF_ERROR(Annotate(node->Fence(*volume, generation).status(),
+                                  "sync fences from etcd"));
+  }
+  JUKE_LOG_INFO(Log(), "Fences synced from etcd volumes={}", fences.size());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct StorageDaemon::State {
@@ -178,6 +200,12 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
     metrics_port = s->metrics_server->port();
   }
 
+  // Learn every volume's fence before serving: while this daemon was away
+  // a volume may have moved, and its old writer must find it fenced.
+  JUKE_ASSIGN_OR_RETURN(
+      s->etcd, EtcdClient::Create(absl::StrJoin(config.etcd_endpoints, ",")));
+  JUKE_RETURN_IF_ERROR(SyncFences(*s->etcd, s->node.get()));
+
   // The chunk service, with the standard gRPC health service beside it.
   s->service =
       std::make_unique<ChunkServiceImpl>(s->node.get(), s->metrics.get());
@@ -202,8 +230,6 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
 
   // Announce the host: its record stays while it is down, its liveness key
   // lives on a lease that ends when this process does.
-  JUKE_ASSIGN_OR_RETURN(
-      s->etcd, EtcdClient::Create(absl::StrJoin(config.etcd_endpoints, ",")));
   s->registry = std::make_unique<HostRegistry>(s->etcd.get());
   std::vector<DiskInfo> disks = s->node->Disks();
   s->metrics->UpdateDisks(disks);

@@ -45,7 +45,16 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Create(const VolumeRecord& shape) {
   VolumeRecord record = shape;
   record.state = VolumeState::kReady;
   record.created_at = absl::ToUnixSeconds(absl::Now());
+  // A volume of the same id that was deleted left its fence behind on the
+  // daemons; generations go on from it.
   record.generation = 0;
+  JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> fence,
+                        etcd_->Get(FenceKey(record.id)));
+  if (fence.has_value() &&
+      !absl::SimpleAtoi(fence->value, &record.generation)) {
+    return absl::InternalError(
+        absl::StrCat("fence of volume ", record.id, " is unreadable"));
+  }
   record.attachment.reset();
   JUKE_ASSIGN_OR_RETURN(std::string value, EncodeVolumeRecord(record));
   JUKE_ASSIGN_OR_RETURN(bool created,
@@ -111,9 +120,14 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Update(
     JUKE_RETURN_IF_ERROR(change(record));
     if (record == before) return record;
     JUKE_ASSIGN_OR_RETURN(std::string value, EncodeVolumeRecord(record));
-    JUKE_ASSIGN_OR_RETURN(
-        bool written, etcd_->PutIfModRevision(key, value, kv->mod_revision));
-    if (written) return record;
+    EtcdTxn txn;
+    txn.IfModRevision(key, EtcdCompareOp::kEqual, kv->mod_revision)
+        .ThenPut(key, value);
+    if (record.generation != before.generation) {
+      txn.ThenPut(FenceKey(id), absl::StrCat(record.generation));
+    }
+    JUKE_ASSIGN_OR_RETURN(EtcdTxnResult result, etcd_->Txn(txn));
+    if (result.succeeded) return record;
   }
   return absl::AbortedError(absl::StrCat("volume ", id, " changed under ",
                                          kMaxAttempts, " attempts; retry"));
@@ -198,6 +212,8 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::MarkDeleting(absl::string_view id) {
 absl::Status VolumeCatalog::Remove(absl::string_view id) {
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
   EtcdTxn txn;
+  // The fence key stays: a daemon that comes back must still refuse any
+  // writer that held the volume.
   txn.ThenDelete(VolumeKey(id)).ThenDeletePrefix(StaleVolumePrefix(id));
   JUKE_RETURN_IF_ERROR(etcd_->Txn(txn).status());
   JUKE_LOG_INFO(Log(), "Volume removed volumeID={}", id);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,7 @@
 #include "src/common/grpc_status.h"
 #include "src/common/logging.h"
 #include "src/common/status.h"
+#include "src/model/host_registry.h"
 #include "src/model/placement.h"
 
 namespace juke {
@@ -267,29 +269,60 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
   return absl::OkStatus();
 }
 
-absl::Status FenceVolumeEverywhere(ChunkClientPool* clients,
+absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
                                    const ClusterMap& map,
                                    absl::string_view volume_id,
-                                   uint64_t generation) {
-  std::set<std::string> addresses;
+                                   uint64_t generation, absl::Duration wait) {
+  std::map<std::string, std::string> pending;  // address -> host id
   for (const MapDisk& d : map.disks()) {
-    if (d.up) addresses.insert(d.address);
+    if (d.up) pending.emplace(d.address, d.host_id);
   }
-  for (const std::string& address : addresses) {
-    v1::FenceVolumeRequest req;
-    req.set_volume_id(std::string(volume_id));
-    req.set_generation(generation);
-    v1::FenceVolumeResponse resp;
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, absl::Seconds(10));
-    absl::Status s =
-        FromGrpcStatus(clients->For(address)->FenceVolume(&ctx, req, &resp));
-    if (!s.ok()) {
-      return Annotate(
-          s, absl::StrCat("fence volume ", volume_id, " on ", address));
+  absl::Time deadline = absl::Now() + wait;
+  absl::Status last;
+  while (true) {
+    for (auto it = pending.begin(); it != pending.end();) {
+      v1::FenceVolumeRequest req;
+      req.set_volume_id(std::string(volume_id));
+      req.set_generation(generation);
+      v1::FenceVolumeResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, absl::Seconds(5));
+      absl::Status s = FromGrpcStatus(
+          clients->For(it->first)->FenceVolume(&ctx, req, &resp));
+      if (s.ok()) {
+        it = pending.erase(it);
+        continue;
+      }
+      if (!absl::IsUnavailable(s) && !absl::IsDeadlineExceeded(s)) {
+        return Annotate(
+            s, absl::StrCat("fence volume ", volume_id, " on ", it->second));
+      }
+      last = Annotate(
+          s, absl::StrCat("fence volume ", volume_id, " on ", it->second));
+      ++it;
     }
+    if (pending.empty()) return absl::OkStatus();
+
+    // Hosts whose lease has run out will learn the fence before serving.
+    JUKE_ASSIGN_OR_RETURN(std::vector<HostStatus> hosts, ListHosts(*etcd));
+    for (const HostStatus& h : hosts) {
+      if (h.up) continue;
+      for (auto it = pending.begin(); it != pending.end();) {
+        it = it->second == h.record.host_id ? pending.erase(it) : ++it;
+      }
+    }
+    if (pending.empty()) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "could not fence every daemon within ", absl::FormatDuration(wait),
+          "; last error: ", last.message()));
+    }
+    JUKE_LOG_INFO(Log(),
+                  "Waiting for unreachable daemons to be fenced or marked "
+                  "down volumeID={} pending={}",
+                  volume_id, pending.size());
+    absl::SleepFor(absl::Milliseconds(500));
   }
-  return absl::OkStatus();
 }
 
 absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,

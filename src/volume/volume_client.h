@@ -80,15 +80,18 @@ class VolumeClient {
 };
 
 // Raises the volume's generation on every daemon of the map, so that no
-// older writer can write again. Fails if an up daemon could not be fenced.
-// A daemon that is down now is not reached.
-// TODO: fence down daemons on their return (read the catalog's generations
-// at start), so that an old writer cannot reach one that was down during
-// the move; until then its replicas are stale and never read.
-absl::Status FenceVolumeEverywhere(ChunkClientPool* clients,
+// older writer can write again, before a new writer starts. A daemon that
+// cannot be reached is retried until it is fenced or the pool marks its
+// host down (its lease ran out): a daemon learns every fence from etcd
+// before it serves again. Unavailable if neither happens within `wait`.
+// TODO: a daemon cut off from etcd but still reachable by the old writer
+// keeps serving until it restarts; it should stop taking writes once its
+// lease is lost.
+absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
                                    const ClusterMap& map,
                                    absl::string_view volume_id,
-                                   uint64_t generation);
+                                   uint64_t generation,
+                                   absl::Duration wait = absl::Seconds(30));
 
 // Deletes every chunk of the volume from every up disk in the map. Returns
 // Unavailable when a disk that may hold chunks is down; call again later.

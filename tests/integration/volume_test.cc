@@ -74,8 +74,8 @@ class VolumeTest : public ::testing::Test {
     EXPECT_TRUE(record.ok()) << record.status();
     if (!record.ok()) return nullptr;
     ClusterMap map = Map();
-    absl::Status fenced = FenceVolumeEverywhere(&clients_, map, id,
-                                                record->attachment->generation);
+    absl::Status fenced = FenceVolumeEverywhere(
+        &pool_->client(), &clients_, map, id, record->attachment->generation);
     EXPECT_TRUE(fenced.ok()) << fenced;
     auto client = VolumeClient::Open(catalog_.get(), &clients_, *record, map);
     EXPECT_TRUE(client.ok()) << client.status();
