@@ -129,8 +129,9 @@ absl::Status StorageNode::CheckFence(absl::string_view volume_id,
                                      uint64_t generation) {
   uint64_t fence = 0;
   for (const Disk& d : disks_) {
-    if (d.store != nullptr)
+    if (d.store != nullptr) {
       fence = std::max(fence, d.store->FenceOf(volume_id));
+    }
   }
   if (generation < fence) {
     return absl::FailedPreconditionError(absl::StrCat(
