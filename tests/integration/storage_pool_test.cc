@@ -185,7 +185,7 @@ TEST_F(StoragePoolTest, ChunksWrittenOverGrpcReadBackOnEveryDisk) {
   for (int i = 0; i < pool_->size(); ++i) {
     Host& h = host(i);
     for (const std::string& disk : DiskIds(h)) {
-      std::string data = Pattern(256 * 1024, seed++);
+      std::string data = Pattern(size_t{256} * 1024, seed++);
       ASSERT_TRUE(Write(h, disk, "vol-a", 3, data).ok());
       auto back = Read(h, disk, "vol-a", 3, data.size());
       ASSERT_TRUE(back.ok()) << back.status();
@@ -200,7 +200,7 @@ TEST_F(StoragePoolTest, KilledDaemonIsDownAfterItsLeaseAndKeepsItsChunks) {
   ASSERT_EQ(disks.size(), 2u);
   std::vector<std::string> written;
   for (int i = 0; i < 4; ++i) {
-    written.push_back(Pattern(64 * 1024, 100 + i));
+    written.push_back(Pattern(size_t{64} * 1024, 100 + i));
     ASSERT_TRUE(Write(h2, disks[i % 2], "vol-k", i, written.back()).ok());
   }
 

@@ -54,7 +54,7 @@ class TestPool {
   absl::Status StartHost(Host& host);
 
  private:
-  TestPool(TestPoolOptions options) : options_(options) {}
+  explicit TestPool(TestPoolOptions options) : options_(options) {}
 
   const TestPoolOptions options_;
   std::unique_ptr<EtcdProcess> etcd_;
