@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -28,7 +29,7 @@ namespace {
 
 // Finds `name` in PATH unless it already is a path.
 absl::StatusOr<std::string> ResolveProgram(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
+  if (absl::StrContains(name, '/')) return name;
   const char* path = std::getenv("PATH");
   for (absl::string_view dir :
        absl::StrSplit(path ? path : "/usr/bin:/bin", ':')) {
@@ -50,12 +51,16 @@ std::vector<std::string> BuildEnvironment(
   }
   for (const auto& [key, value] : extra) vars[key] = value;
   std::vector<std::string> out;
-  for (const auto& [key, value] : vars) out.push_back(key + "=" + value);
+  out.reserve(vars.size());
+  for (const auto& [key, value] : vars) {
+    out.push_back(absl::StrCat(key, "=", value));
+  }
   return out;
 }
 
 std::vector<char*> CStrings(std::vector<std::string>& strings) {
   std::vector<char*> out;
+  out.reserve(strings.size() + 1);
   for (std::string& s : strings) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
