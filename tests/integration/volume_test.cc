@@ -138,7 +138,7 @@ TEST_F(VolumeTest, CreateIsIdempotentAndRejectsBadRequests) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(catalog_->Create(Shape("vol-b", 1ull << 62)).status().code(),
             absl::StatusCode::kOutOfRange);
-  for (std::string id :
+  for (const std::string& id :
        {std::string("a/b"), std::string(".."), std::string("x\0y", 3)}) {
     EXPECT_EQ(catalog_->Create(Shape(id, kChunk)).status().code(),
               absl::StatusCode::kInvalidArgument);
@@ -165,7 +165,7 @@ TEST_F(VolumeTest, WritesReachEveryReplicaByteForByte) {
   ASSERT_NE(client, nullptr);
 
   // 6 MiB from the middle of chunk 1 into chunk 3.
-  uint64_t offset = kChunk + 512 * 1024;
+  uint64_t offset = kChunk + uint64_t{512} * 1024;
   std::vector<uint8_t> data = Random(6 << 20, 1);
   ASSERT_TRUE(client->Write(offset, data).ok());
   std::vector<uint8_t> back(data.size());
