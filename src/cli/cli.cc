@@ -10,6 +10,7 @@
 #include "src/cli/chunk_command.h"
 #include "src/cli/command_line.h"
 #include "src/cli/status_command.h"
+#include "src/cli/volume_command.h"
 
 namespace juke::cli {
 namespace {
@@ -25,6 +26,8 @@ Usage:
 Commands:
   status    Show every host of the pool, up or down, with its disks, their
             state, capacity, use and chunk count, and totals.
+  volume    Create, list, show the health of, or delete volumes
+            (see `juke help volume`).
   chunk     Write, read or list raw chunks on one host's disk, to check a
             host by hand (no replication; see `juke help chunk`).
   help      Show this help, or `juke help <command>` for one command.
@@ -61,6 +64,32 @@ Flags:
             bytes: {"hosts": [...], "totals": {...}}.
   --etcd, --timeout
             As for every command; see `juke help`.
+)";
+
+constexpr char kVolumeUsage[] =
+    R"(juke volume: the pool's volumes.
+
+Usage:
+  juke volume create ID --size=SIZE [--replicas=3] [--failure-domain=host]
+  juke volume list
+  juke volume status ID
+  juke volume delete ID
+
+A volume is thin: its chunks exist once written. Its size is a multiple of
+its 4 MiB chunk size (SIZE accepts 4096, 64MiB, 10GiB, 1TiB). Its replicas,
+1 to 5, go to distinct failure domains at the level asked for: host,
+cluster, zone or region; create fails, changing nothing, when the pool has
+too few. Creating an existing volume with the same shape succeeds; with
+another shape it fails. status shows the replicas that missed writes and
+are not read until recovery brings them back. delete refuses an attached
+volume, removes the volume's chunks from every disk and then the volume;
+if a host is down it stops half-way, and running it again later finishes.
+
+Flags:
+  --size=SIZE               create: the volume's size
+  --replicas=N              create: copies of every chunk (default 3)
+  --failure-domain=LEVEL    create: host (default), cluster, zone, region
+  --etcd, --timeout         as for every command; see `juke help`.
 )";
 
 constexpr char kChunkUsage[] =
@@ -162,6 +191,55 @@ bool NumberFlag(const CommandLine& line, const std::string& name,
   return false;
 }
 
+int Volume(const CommandLine& line, std::ostream& out, std::ostream& err) {
+  int code = 0;
+  if (!OnlyFlags(line,
+                 {"etcd", "timeout", "size", "replicas", "failure-domain"}, err,
+                 &code)) {
+    return code;
+  }
+  const std::vector<std::string>& p = line.positional;
+  if (p.empty() || (p[0] != "create" && p[0] != "list" && p[0] != "status" &&
+                    p[0] != "delete")) {
+    return UsageError("volume wants one action: create, list, status or delete",
+                      err);
+  }
+  VolumeOptions o;
+  o.action = p[0];
+  if (o.action == "list" ? p.size() != 1 : p.size() != 2) {
+    return UsageError(o.action == "list" ? "volume list takes no volume id"
+                                         : absl::StrCat("volume ", o.action,
+                                                        " takes one volume id"),
+                      err);
+  }
+  if (p.size() == 2) o.id = p[1];
+  o.etcd_endpoints = DefaultEtcd();
+  auto flag = [&line](const char* name) {
+    auto it = line.flags.find(name);
+    return it == line.flags.end() ? std::string() : it->second;
+  };
+  if (!flag("etcd").empty()) o.etcd_endpoints = flag("etcd");
+  if (auto it = line.flags.find("timeout"); it != line.flags.end()) {
+    if (!absl::ParseDuration(it->second, &o.timeout) ||
+        o.timeout <= absl::ZeroDuration()) {
+      return UsageError("--timeout must be a positive duration such as 5s",
+                        err);
+    }
+  }
+  o.size = flag("size");
+  if (o.action == "create" && o.size.empty()) {
+    return UsageError("volume create needs --size, e.g. --size=1GiB", err);
+  }
+  if (!flag("failure-domain").empty()) {
+    o.failure_domain = flag("failure-domain");
+  }
+  if (!flag("replicas").empty() &&
+      !absl::SimpleAtoi(flag("replicas"), &o.replicas)) {
+    return UsageError("--replicas must be a number from 1 to 5", err);
+  }
+  return RunVolume(o, out, err);
+}
+
 int Chunk(const CommandLine& line, std::ostream& out, std::ostream& err) {
   if (line.positional.size() != 1 ||
       (line.positional[0] != "write" && line.positional[0] != "read" &&
@@ -220,7 +298,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
            std::ostream& err) {
   absl::StatusOr<CommandLine> line = ParseCommandLine(
       args, {"etcd", "output", "timeout", "host", "disk", "volume", "index",
-             "offset", "length", "generation", "from", "to"});
+             "offset", "length", "generation", "from", "to", "size", "replicas",
+             "failure-domain"});
   if (!line.ok()) return UsageError(line.status().message(), err);
 
   if (line->command == "help") {
@@ -234,6 +313,10 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
     }
     if (line->positional[0] == "chunk") {
       out << kChunkUsage;
+      return 0;
+    }
+    if (line->positional[0] == "volume") {
+      out << kVolumeUsage;
       return 0;
     }
     return UsageError(absl::StrCat("no help for unknown command \"",
@@ -254,6 +337,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       return 0;
     }
     return Status(*line, out, err);
+  }
+  if (line->command == "volume") {
+    if (line->help) {
+      out << kVolumeUsage;
+      return 0;
+    }
+    return Volume(*line, out, err);
   }
   if (line->command == "chunk") {
     if (line->help) {
