@@ -102,8 +102,8 @@ class FilesystemTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::unique_ptr<Attachment>> AttachNew(
-      std::shared_ptr<BlockBackend> backend) {
-    return Attachment::Attach(std::move(backend), state_dir_);
+      const std::shared_ptr<BlockBackend>& backend) {
+    return Attachment::Attach(backend, state_dir_);
   }
 
   std::unique_ptr<TempDir> dir_;
