@@ -1,5 +1,6 @@
 #include "src/storage/chunk_service.h"
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -92,7 +93,10 @@ grpc::Status ChunkServiceImpl::WriteChunk(grpc::ServerContext*,
   absl::StatusOr<uint64_t> version = node_->Write(
       req->disk_id(), KeyOf(req->chunk()), req->offset(), Bytes(req->data()),
       {req->checksums().data(), static_cast<size_t>(req->checksums().size())},
-      req->generation());
+      req->generation(),
+      req->has_expected_version()
+          ? std::optional<uint64_t>(req->expected_version())
+          : std::nullopt);
   if (!version.ok()) return call.Finish(version.status());
   metrics_->AddWritten(req->data().size());
   resp->set_version(*version);

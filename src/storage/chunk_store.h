@@ -102,11 +102,14 @@ class ChunkStore {
   // 4096, data non-empty, offset + size <= max_chunk_size, one checksum per
   // block; a checksum that does not match its block is DataLoss. A
   // generation below the volume's fence is FailedPrecondition; a higher one
-  // raises the fence. Returns the chunk's new version.
-  virtual absl::StatusOr<uint64_t> Write(const ChunkKey& key, uint64_t offset,
-                                         std::span<const uint8_t> data,
-                                         std::span<const uint32_t> checksums,
-                                         uint64_t generation) = 0;
+  // raises the fence. With `expected_version`, the write applies only if
+  // the chunk's version is that (0: the chunk is absent), else Aborted;
+  // recovery copies a replica this way without undoing a newer write.
+  // Returns the chunk's new version.
+  virtual absl::StatusOr<uint64_t> Write(
+      const ChunkKey& key, uint64_t offset, std::span<const uint8_t> data,
+      std::span<const uint32_t> checksums, uint64_t generation,
+      std::optional<uint64_t> expected_version) = 0;
 
   // Reads `length` bytes at `offset`; never-written blocks read as zeros.
   // NotFound when the chunk does not exist.

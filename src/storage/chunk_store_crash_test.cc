@@ -71,8 +71,8 @@ int RunWriter(const std::string& disk, int ready_fd) {
   while (true) {
     for (uint64_t i = 0; i < kChunks; ++i) {
       std::vector<uint8_t> data = Content(i, versions[i] + 1);
-      auto version =
-          (*store)->Write(Chunk(i), 0, data, BlockChecksums(data), 1);
+      auto version = (*store)->Write(Chunk(i), 0, data, BlockChecksums(data), 1,
+                                     std::nullopt);
       if (!version.ok() || *version != versions[i] + 1) {
         std::fprintf(stderr, "writer: chunk %d: %s\n", static_cast<int>(i),
                      version.status().ToString().c_str());

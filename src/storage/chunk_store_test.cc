@@ -59,7 +59,7 @@ class ChunkStoreTest : public ::testing::Test {
                                  const std::vector<uint8_t>& data,
                                  uint64_t generation = 1) {
     return store_->Write(key, block * kBlockSize, data, BlockChecksums(data),
-                         generation);
+                         generation, std::nullopt);
   }
 
   // Reads `blocks` blocks from `block` on, expecting success.
@@ -149,6 +149,26 @@ TEST_F(ChunkStoreTest, OverwriteRaisesVersionAndReplacesTheData) {
   EXPECT_EQ(VersionOf(kChunkA), 2u);
 }
 
+TEST_F(ChunkStoreTest, ConditionalWriteAppliesOnlyAtTheExpectedVersion) {
+  std::vector<uint8_t> data = Pattern(3, 1);
+  std::vector<uint32_t> sums = BlockChecksums(data);
+  // Version 0 means "absent": a second create loses.
+  ASSERT_EQ(*store_->Write(kChunkA, 0, data, sums, 1, 0), 1u);
+  absl::StatusOr<uint64_t> again = store_->Write(kChunkA, 0, data, sums, 1, 0);
+  EXPECT_TRUE(absl::IsAborted(again.status())) << again.status();
+
+  ASSERT_TRUE(Write(kChunkA, 1, Pattern(4, 1)).ok());  // version 2
+  std::vector<uint8_t> late = Pattern(5, 1);
+  absl::StatusOr<uint64_t> stale =
+      store_->Write(kChunkA, 1, late, BlockChecksums(late), 1, 1);
+  EXPECT_TRUE(absl::IsAborted(stale.status())) << stale.status();
+  EXPECT_EQ(VersionOf(kChunkA), 2u);
+  EXPECT_EQ(ReadOk(kChunkA, 1, 1), Pattern(4, 1));
+
+  EXPECT_EQ(*store_->Write(kChunkA, 1, late, BlockChecksums(late), 1, 2), 3u);
+  EXPECT_EQ(ReadOk(kChunkA, 1, 1), late);
+}
+
 TEST_F(ChunkStoreTest, ReopenKeepsDataVersionsAndCounts) {
   ASSERT_TRUE(Write(kChunkA, 0, Pattern(1, 2)).ok());
   ASSERT_TRUE(Write(kChunkA, 0, Pattern(2, 2)).ok());
@@ -209,12 +229,14 @@ TEST_F(ChunkStoreTest, WrongChecksumInRequestIsDataLossAndWritesNothing) {
   std::vector<uint32_t> sums = BlockChecksums(data);
   sums[1] ^= 1;
 
-  absl::StatusOr<uint64_t> existing = store_->Write(kChunkA, 0, data, sums, 1);
+  absl::StatusOr<uint64_t> existing =
+      store_->Write(kChunkA, 0, data, sums, 1, std::nullopt);
   EXPECT_TRUE(absl::IsDataLoss(existing.status())) << existing.status();
   EXPECT_EQ(VersionOf(kChunkA), 1u);
   EXPECT_EQ(ReadOk(kChunkA, 0, 2), Pattern(1, 2));
 
-  absl::StatusOr<uint64_t> fresh = store_->Write(kChunkB, 0, data, sums, 1);
+  absl::StatusOr<uint64_t> fresh =
+      store_->Write(kChunkB, 0, data, sums, 1, std::nullopt);
   EXPECT_TRUE(absl::IsDataLoss(fresh.status())) << fresh.status();
   EXPECT_TRUE(absl::IsNotFound(store_->Read(kChunkB, 0, kBlockSize).status()));
   EXPECT_EQ(ChunkFiles().size(), 1u);
@@ -468,7 +490,8 @@ TEST_F(ChunkStoreTest, WriteRejectsBadInputAndChangesNothing) {
   auto invalid = [&](const ChunkKey& key, uint64_t offset,
                      std::span<const uint8_t> data,
                      std::span<const uint32_t> checksums) {
-    absl::Status s = store_->Write(key, offset, data, checksums, 1).status();
+    absl::Status s =
+        store_->Write(key, offset, data, checksums, 1, std::nullopt).status();
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   };
   invalid(kChunkA, 100, block, sums);

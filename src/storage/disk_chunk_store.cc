@@ -183,7 +183,8 @@ absl::Status DiskChunkStore::FinishPending(const std::string& name) {
 
 absl::StatusOr<uint64_t> DiskChunkStore::Write(
     const ChunkKey& key, uint64_t offset, std::span<const uint8_t> data,
-    std::span<const uint32_t> checksums, uint64_t generation) {
+    std::span<const uint32_t> checksums, uint64_t generation,
+    std::optional<uint64_t> expected_version) {
   const std::string context = absl::StrCat("write chunk ", ChunkName(key));
   JUKE_RETURN_IF_ERROR(
       Annotate(ValidateWrite(key, offset, data, checksums), context));
@@ -196,6 +197,11 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
   absl::StatusOr<std::optional<ChunkRecord>> old = index_->GetChunk(key);
   JUKE_RETURN_IF_ERROR(Annotate(old.status(), context));
   ChunkRecord record = old->value_or(ChunkRecord{});
+  if (expected_version.has_value() && record.version != *expected_version) {
+    return absl::AbortedError(
+        absl::StrCat(context, ": version is ", record.version, ", expected ",
+                     *expected_version, "; a newer write got there first"));
+  }
   BlockMap blocks;
   if (old->has_value()) {
     absl::StatusOr<BlockMap> old_blocks = index_->GetBlocks(key);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,10 +43,10 @@ class DiskChunkStore : public ChunkStore {
   // once, by ChunkStore::Open, before the store is shared.
   absl::Status Recover();
 
-  absl::StatusOr<uint64_t> Write(const ChunkKey& key, uint64_t offset,
-                                 std::span<const uint8_t> data,
-                                 std::span<const uint32_t> checksums,
-                                 uint64_t generation) override;
+  absl::StatusOr<uint64_t> Write(
+      const ChunkKey& key, uint64_t offset, std::span<const uint8_t> data,
+      std::span<const uint32_t> checksums, uint64_t generation,
+      std::optional<uint64_t> expected_version) override;
   absl::StatusOr<ReadResult> Read(const ChunkKey& key, uint64_t offset,
                                   uint64_t length) override;
   absl::Status Delete(const ChunkKey& key, uint64_t generation) override;

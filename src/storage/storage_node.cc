@@ -141,15 +141,14 @@ absl::Status StorageNode::CheckFence(absl::string_view volume_id,
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> StorageNode::Write(absl::string_view disk_id,
-                                            const ChunkKey& key,
-                                            uint64_t offset,
-                                            std::span<const uint8_t> data,
-                                            std::span<const uint32_t> checksums,
-                                            uint64_t generation) {
+absl::StatusOr<uint64_t> StorageNode::Write(
+    absl::string_view disk_id, const ChunkKey& key, uint64_t offset,
+    std::span<const uint8_t> data, std::span<const uint32_t> checksums,
+    uint64_t generation, std::optional<uint64_t> expected_version) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
   JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
-  return store->Write(key, offset, data, checksums, generation);
+  return store->Write(key, offset, data, checksums, generation,
+                      expected_version);
 }
 
 absl::StatusOr<ReadResult> StorageNode::Read(absl::string_view disk_id,

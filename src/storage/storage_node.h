@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,7 +47,8 @@ class StorageNode {
   absl::StatusOr<uint64_t> Write(absl::string_view disk_id, const ChunkKey& key,
                                  uint64_t offset, std::span<const uint8_t> data,
                                  std::span<const uint32_t> checksums,
-                                 uint64_t generation);
+                                 uint64_t generation,
+                                 std::optional<uint64_t> expected_version);
   absl::StatusOr<ReadResult> Read(absl::string_view disk_id,
                                   const ChunkKey& key, uint64_t offset,
                                   uint64_t length);

@@ -1,5 +1,7 @@
 #include "src/volume/volume_catalog.h"
 
+#include <utility>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -79,13 +81,20 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Create(const VolumeRecord& shape) {
 }
 
 absl::StatusOr<VolumeRecord> VolumeCatalog::Get(absl::string_view id) {
+  JUKE_ASSIGN_OR_RETURN(VersionedVolume v, GetVersioned(id));
+  return std::move(v.record);
+}
+
+absl::StatusOr<VersionedVolume> VolumeCatalog::GetVersioned(
+    absl::string_view id) {
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
   JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv,
                         etcd_->Get(VolumeKey(id)));
   if (!kv.has_value()) {
     return absl::NotFoundError(absl::StrCat("volume ", id, " does not exist"));
   }
-  return DecodeVolumeRecord(kv->value);
+  JUKE_ASSIGN_OR_RETURN(VolumeRecord record, DecodeVolumeRecord(kv->value));
+  return VersionedVolume{std::move(record), kv->mod_revision};
 }
 
 absl::StatusOr<std::vector<VolumeRecord>> VolumeCatalog::List() {
@@ -233,19 +242,13 @@ absl::Status VolumeCatalog::MarkStale(absl::string_view id,
   return absl::OkStatus();
 }
 
-absl::Status VolumeCatalog::ClearStale(absl::string_view id,
-                                       uint64_t chunk_index,
-                                       absl::string_view disk_id) {
-  return etcd_->Delete(StaleKey(id, chunk_index, disk_id)).status();
-}
-
-absl::StatusOr<std::set<std::pair<uint64_t, std::string>>>
-VolumeCatalog::StaleMarks(absl::string_view id) {
+absl::StatusOr<std::vector<StaleMark>> VolumeCatalog::ListStaleMarks(
+    absl::string_view id) {
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
   std::string prefix = StaleVolumePrefix(id);
   JUKE_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> kvs,
                         etcd_->GetPrefix(prefix));
-  std::set<std::pair<uint64_t, std::string>> marks;
+  std::vector<StaleMark> marks;
   for (const EtcdKeyValue& kv : kvs) {
     std::vector<std::string> parts =
         absl::StrSplit(kv.key.substr(prefix.size()), '/');
@@ -253,9 +256,35 @@ VolumeCatalog::StaleMarks(absl::string_view id) {
     if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &chunk)) continue;
     absl::StatusOr<std::string> disk = UnescapeKeySegment(parts[1]);
     if (!disk.ok()) continue;
-    marks.emplace(chunk, *disk);
+    marks.push_back({chunk, *std::move(disk), kv.mod_revision});
   }
   return marks;
+}
+
+absl::StatusOr<std::set<std::pair<uint64_t, std::string>>>
+VolumeCatalog::StaleMarks(absl::string_view id) {
+  JUKE_ASSIGN_OR_RETURN(std::vector<StaleMark> list, ListStaleMarks(id));
+  std::set<std::pair<uint64_t, std::string>> marks;
+  for (StaleMark& m : list) marks.emplace(m.chunk, std::move(m.disk_id));
+  return marks;
+}
+
+absl::StatusOr<bool> VolumeCatalog::ClearStaleIfUnchanged(
+    absl::string_view id, const StaleMark& mark, int64_t volume_revision) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  std::string key = StaleKey(id, mark.chunk, mark.disk_id);
+  EtcdTxn txn;
+  txn.IfModRevision(key, EtcdCompareOp::kEqual, mark.mod_revision);
+  if (volume_revision != 0) {
+    txn.IfModRevision(VolumeKey(id), EtcdCompareOp::kEqual, volume_revision);
+  }
+  txn.ThenDelete(key);
+  JUKE_ASSIGN_OR_RETURN(EtcdTxnResult result, etcd_->Txn(txn));
+  if (result.succeeded) {
+    JUKE_LOG_INFO(Log(), "Replica current again volumeID={} chunk={} diskID={}",
+                  id, mark.chunk, mark.disk_id);
+  }
+  return result.succeeded;
 }
 
 }  // namespace juke

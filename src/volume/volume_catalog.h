@@ -16,6 +16,21 @@
 
 namespace juke {
 
+// A stale mark as read from etcd, with the mod revision that clearing it
+// safely compares against.
+struct StaleMark {
+  uint64_t chunk = 0;
+  std::string disk_id;
+  int64_t mod_revision = 0;
+};
+
+// A volume record with the mod revision of its key. Every attach changes
+// the record, so an unchanged revision proves no writer came in between.
+struct VersionedVolume {
+  VolumeRecord record;
+  int64_t mod_revision = 0;
+};
+
 // The volume catalog in etcd: create, look up, list, resize and delete
 // volumes; attach and detach them, each writer attachment taking a new
 // generation in one etcd transaction; and the stale marks of replicas that
@@ -36,6 +51,7 @@ class VolumeCatalog {
 
   // NotFound for an unknown (or malformed) id.
   absl::StatusOr<VolumeRecord> Get(absl::string_view id);
+  absl::StatusOr<VersionedVolume> GetVersioned(absl::string_view id);
   absl::StatusOr<std::vector<VolumeRecord>> List();
 
   // Grows the volume to `new_size` (a multiple of its chunk size). The same
@@ -65,11 +81,18 @@ class VolumeCatalog {
   // Records that `disk_id` missed writes to the chunk. Durable on return.
   absl::Status MarkStale(absl::string_view id, uint64_t chunk_index,
                          absl::string_view disk_id, uint64_t generation);
-  absl::Status ClearStale(absl::string_view id, uint64_t chunk_index,
-                          absl::string_view disk_id);
   // Every (chunk index, disk id) marked stale for the volume.
   absl::StatusOr<std::set<std::pair<uint64_t, std::string>>> StaleMarks(
       absl::string_view id);
+  // The volume's stale marks in key order (chunk, then disk).
+  absl::StatusOr<std::vector<StaleMark>> ListStaleMarks(absl::string_view id);
+  // Clears `mark` once its replica is current again, but only if nobody
+  // marked it again since it was read and, when `volume_revision` is not 0,
+  // the volume's record still has that revision (no writer attached in
+  // between). Returns whether it cleared the mark.
+  absl::StatusOr<bool> ClearStaleIfUnchanged(absl::string_view id,
+                                             const StaleMark& mark,
+                                             int64_t volume_revision);
 
  private:
   // Applies `change` to the record with a compare-and-swap, retrying when

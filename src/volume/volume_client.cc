@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 #include "src/common/checksum.h"
@@ -187,16 +188,20 @@ absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
                   absl::StrCat("read volume ", record_.id, " chunk ", chunk));
 }
 
+absl::Status VolumeClient::CheckNotFenced() {
+  absl::MutexLock lock(&mu_);
+  if (fenced_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", record_.id, " was attached elsewhere; this writer ",
+        "(generation ", generation_, ") is fenced"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
                                         std::span<const uint8_t> data) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (fenced_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "volume ", record_.id, " was attached elsewhere; this writer ",
-          "(generation ", generation_, ") is fenced"));
-    }
-  }
+  JUKE_RETURN_IF_ERROR(CheckNotFenced());
+  absl::ReaderMutexLock chunk_lock(&ChunkLock(chunk));
   JUKE_ASSIGN_OR_RETURN(std::vector<std::string> disks,
                         PlaceChunk(map_, record_.id, chunk, record_.replicas,
                                    record_.failure_domain));
@@ -238,15 +243,10 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
       fenced_ = true;
     }
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (fenced_) {
-      JUKE_LOG_WARN(Log(), "Writer fenced volumeID={} generation={}",
-                    record_.id, generation_);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "volume ", record_.id, " was attached elsewhere; this writer ",
-          "(generation ", generation_, ") is fenced"));
-    }
+  if (absl::Status fenced = CheckNotFenced(); !fenced.ok()) {
+    JUKE_LOG_WARN(Log(), "Writer fenced volumeID={} generation={}", record_.id,
+                  generation_);
+    return fenced;
   }
 
   int needed = std::min(options_.min_replicas, record_.replicas);
@@ -267,6 +267,57 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
     stale_.emplace(chunk, r.disk_id);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
+    RateLimiter* limiter) {
+  if (generation_ == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", record_.id, " is not attached read-write here"));
+  }
+  JUKE_RETURN_IF_ERROR(CheckNotFenced());
+  JUKE_ASSIGN_OR_RETURN(std::vector<StaleMark> marks,
+                        catalog_->ListStaleMarks(record_.id));
+  std::map<uint64_t, std::set<std::string>> stale;
+  for (const StaleMark& m : marks) stale[m.chunk].insert(m.disk_id);
+
+  RecoveryProgress progress;
+  progress.marks = marks.size();
+  for (const StaleMark& mark : marks) {
+    absl::MutexLock chunk_lock(&ChunkLock(mark.chunk));
+    absl::StatusOr<uint64_t> copied = CopyReplica(
+        clients_, map_, record_, mark.chunk, mark.disk_id, stale[mark.chunk],
+        generation_, limiter, options_.rpc_timeout);
+    if (absl::IsFailedPrecondition(copied.status()) &&
+        absl::StrContains(copied.status().message(), "fenced")) {
+      absl::MutexLock lock(&mu_);
+      fenced_ = true;
+    }
+    JUKE_RETURN_IF_ERROR(CheckNotFenced());
+    if (!copied.ok()) {
+      JUKE_LOG_INFO(Log(),
+                    "Replica not recovered yet volumeID={} chunk={} "
+                    "diskID={} err={}",
+                    record_.id, mark.chunk, mark.disk_id, copied.status());
+      ++progress.waiting;
+      continue;
+    }
+    progress.bytes += *copied;
+    // Only this writer marks replicas of the volume while it holds it, and
+    // it cannot have marked this one during the copy: the mark is the one
+    // read above unless something is badly wrong, and then it stays.
+    JUKE_ASSIGN_OR_RETURN(bool cleared,
+                          catalog_->ClearStaleIfUnchanged(record_.id, mark, 0));
+    if (!cleared) {
+      ++progress.waiting;
+      continue;
+    }
+    ++progress.recovered;
+    stale[mark.chunk].erase(mark.disk_id);
+    absl::MutexLock lock(&mu_);
+    stale_.erase({mark.chunk, mark.disk_id});
+  }
+  return progress;
 }
 
 absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,

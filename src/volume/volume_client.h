@@ -13,8 +13,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
+#include "src/common/rate_limiter.h"
 #include "src/model/cluster_map.h"
 #include "src/volume/chunk_clients.h"
+#include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 
 namespace juke {
@@ -40,6 +42,10 @@ struct VolumeIoOptions {
 // next replica on any error; a replica that returned bad data is repaired
 // with the good copy.
 //
+// The writer also recovers the volume's stale replicas (RecoverStale()),
+// since only it can keep its own writes to a chunk out while the chunk is
+// copied.
+//
 // Offsets and lengths are multiples of 4096. Thread-safe.
 class VolumeClient {
  public:
@@ -54,6 +60,13 @@ class VolumeClient {
   absl::Status Read(uint64_t offset, std::span<uint8_t> out);
   absl::Status Write(uint64_t offset, std::span<const uint8_t> data);
 
+  // One pass over the volume's stale marks: copies each chunk onto its
+  // stale replica from a current one, with this writer's writes to that
+  // chunk held back meanwhile, and clears the mark. Replicas that cannot
+  // be recovered yet (down) are counted waiting. FailedPrecondition without
+  // a writer attachment or once fenced.
+  absl::StatusOr<RecoveryProgress> RecoverStale(RateLimiter* limiter);
+
  private:
   VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
                VolumeRecord record, ClusterMap map, VolumeIoOptions options,
@@ -66,6 +79,14 @@ class VolumeClient {
                             std::span<const uint8_t> data);
   absl::Status CheckRange(uint64_t offset, uint64_t length) const;
   bool IsStale(uint64_t chunk, const std::string& disk);
+  absl::Status CheckNotFenced();
+  // Writes to a chunk hold its lock shared; recovering it holds it
+  // exclusively. Chunks share a fixed set of locks.
+  absl::Mutex& ChunkLock(uint64_t chunk) {
+    return chunk_locks_[chunk % kChunkLocks];
+  }
+
+  static constexpr size_t kChunkLocks = 64;
 
   VolumeCatalog* const catalog_;
   ChunkClientPool* const clients_;
@@ -74,6 +95,7 @@ class VolumeClient {
   const VolumeIoOptions options_;
   const uint64_t generation_;
 
+  absl::Mutex chunk_locks_[kChunkLocks];
   absl::Mutex mu_;
   std::set<std::pair<uint64_t, std::string>> stale_ ABSL_GUARDED_BY(mu_);
   bool fenced_ ABSL_GUARDED_BY(mu_) = false;

@@ -16,7 +16,7 @@ VolumeRecord Valid() {
 }
 
 TEST(VolumeRecordTest, HostileIdsAreRejected) {
-  for (std::string id :
+  for (const std::string& id :
        {std::string(""), std::string("a/b"), std::string(".."),
         std::string("."), std::string("a\0b", 3), std::string("../../tmp/x"),
         std::string(129, 'a'), std::string("caf\xc3\xa9")}) {

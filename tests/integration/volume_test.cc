@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -21,6 +22,7 @@
 
 #include "src/model/map_store.h"
 #include "src/model/placement.h"
+#include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 #include "src/volume/volume_client.h"
 
@@ -103,6 +105,25 @@ class VolumeTest : public ::testing::Test {
                           s.error_message());
     }
     return resp.data();
+  }
+
+  // Checks that every replica of chunks [0, chunks) holds `expected`.
+  void ExpectReplicasHold(const std::string& volume, uint64_t chunks,
+                          const std::vector<uint8_t>& expected) {
+    ClusterMap map = Map();
+    for (uint64_t c = 0; c < chunks; ++c) {
+      auto disks = PlaceChunk(map, volume, c, 3, FailureDomain::kHost);
+      ASSERT_TRUE(disks.ok());
+      for (const std::string& d : *disks) {
+        auto replica = ReadReplica(map, d, volume, c, 0, kChunk);
+        ASSERT_TRUE(replica.ok()) << d << ": " << replica.status();
+        ASSERT_EQ(replica->size(), kChunk);
+        EXPECT_EQ(
+            std::memcmp(replica->data(), expected.data() + c * kChunk, kChunk),
+            0)
+            << "chunk " << c << " differs on " << d;
+      }
+    }
   }
 
   void WaitDown(const std::string& host) {
@@ -244,6 +265,71 @@ TEST_F(VolumeTest, KilledHostGoesStaleAndWritesGoOn) {
   ASSERT_TRUE(after.ok());
   ASSERT_TRUE((*after)->Read(kChunk, one).ok());
   EXPECT_EQ(one, third);
+
+  // The writer recovers h2's replicas: every mark goes, and every replica
+  // holds the same bytes again.
+  RateLimiter unlimited(0);
+  auto progress = (*after)->RecoverStale(&unlimited);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->marks, 4u);
+  EXPECT_EQ(progress->recovered, 4u);
+  EXPECT_EQ(progress->bytes, 4 * kChunk);
+  marks = catalog_->StaleMarks("vol-k");
+  ASSERT_TRUE(marks.ok());
+  EXPECT_TRUE(marks->empty());
+  std::vector<uint8_t> expected = second;
+  std::copy(third.begin(), third.end(), expected.begin() + kChunk);
+  ExpectReplicasHold("vol-k", 4, expected);
+  // Nothing left to do: a second pass copies nothing.
+  progress = (*after)->RecoverStale(&unlimited);
+  ASSERT_TRUE(progress.ok());
+  EXPECT_EQ(progress->marks, 0u);
+  EXPECT_EQ(progress->bytes, 0u);
+}
+
+TEST_F(VolumeTest, DetachedVolumeIsRecoveredUntilAWriterAttaches) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-s", 2 * kChunk)).ok());
+  std::vector<uint8_t> data = Random(2 * kChunk, 12);
+  {
+    auto client = AttachWriter("vol-s", "h1");
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Write(0, Random(2 * kChunk, 13)).ok());
+    ASSERT_TRUE(pool_->host(2).process->Kill(SIGKILL).ok());
+    ASSERT_TRUE(client->Write(0, data).ok());
+  }
+  auto marks = catalog_->StaleMarks("vol-s");
+  ASSERT_TRUE(marks.ok());
+  ASSERT_EQ(marks->size(), 2u);
+
+  ClusterMap map = Map();
+  RateLimiter unlimited(0);
+  auto all = [](absl::string_view) { return true; };
+  // Still attached: the writer recovers it, not a bystander.
+  auto held = RecoverDetachedVolume(catalog_.get(), &clients_, map, "vol-s",
+                                    all, &unlimited);
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(held->marks, 2u);
+  EXPECT_EQ(held->waiting, 2u);
+  EXPECT_EQ(held->bytes, 0u);
+
+  // Detached, but h3 is down: nothing can be done yet.
+  ASSERT_TRUE(catalog_->Detach("vol-s", "h1").ok());
+  auto down = RecoverDetachedVolume(catalog_.get(), &clients_, map, "vol-s",
+                                    all, &unlimited);
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_EQ(down->waiting, 2u);
+
+  // h3 is back: its replicas are copied and the marks cleared.
+  ASSERT_TRUE(pool_->StartHost(pool_->host(2)).ok());
+  auto back = RecoverDetachedVolume(catalog_.get(), &clients_, Map(), "vol-s",
+                                    all, &unlimited);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->recovered, 2u);
+  EXPECT_EQ(back->waiting, 0u);
+  marks = catalog_->StaleMarks("vol-s");
+  ASSERT_TRUE(marks.ok());
+  EXPECT_TRUE(marks->empty());
+  ExpectReplicasHold("vol-s", 2, data);
 }
 
 TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
