@@ -11,6 +11,7 @@
 #include "src/cli/command_line.h"
 #include "src/cli/status_command.h"
 #include "src/cli/volume_command.h"
+#include "src/common/logging.h"
 
 namespace juke::cli {
 namespace {
@@ -26,8 +27,8 @@ Usage:
 Commands:
   status    Show every host of the pool, up or down, with its disks, their
             state, capacity, use and chunk count, and totals.
-  volume    Create, list, show the health of, or delete volumes
-            (see `juke help volume`).
+  volume    Create, list, show the health of, attach as a block device,
+            detach, recover or delete volumes (see `juke help volume`).
   chunk     Write, read or list raw chunks on one host's disk, to check a
             host by hand (no replication; see `juke help chunk`).
   help      Show this help, or `juke help <command>` for one command.
@@ -41,6 +42,11 @@ Flags for every command:
             Deadline of each etcd call, e.g. 5s or 500ms (default 5s).
   -h, --help
             Show help.
+
+Environment:
+  JUKE_ETCD          default for --etcd
+  JUKE_LOG_LEVELS    log detail on stderr: warn (default), info, debug, or
+                     per component, e.g. info,volume=debug
 
 Exit codes: 0 success, 1 the command failed (e.g. etcd unreachable),
 2 usage error.
@@ -73,6 +79,9 @@ Usage:
   juke volume create ID --size=SIZE [--replicas=3] [--failure-domain=host]
   juke volume list
   juke volume status ID
+  juke volume attach ID --node=HOST [--take-over] [--state-dir=DIR]
+  juke volume detach ID --node=HOST [--state-dir=DIR]
+  juke volume recover ID
   juke volume delete ID
 
 A volume is thin: its chunks exist once written. Its size is a multiple of
@@ -85,10 +94,32 @@ are not read until recovery brings them back. delete refuses an attached
 volume, removes the volume's chunks from every disk and then the volume;
 if a host is down it stops half-way, and running it again later finishes.
 
+attach makes this machine the volume's one writer, as pool host HOST: it
+takes a new generation, fences every storage daemon against older
+writers, and serves the volume as a block device (FUSE plus a loop device
+with direct I/O). It prints the device on a line of its own
+("device: /dev/loop3") and keeps running: it serves the device and brings
+stale replicas up to date in the background, printing the progress. Stop
+it with SIGTERM or Ctrl-C, or with `juke volume detach` from another
+shell: it releases the device (refusing while it is mounted: unmount
+first) and the attachment. A volume held by another host needs
+--take-over; the old writer's next write then fails.
+
+recover brings the stale replicas of a detached volume up to date now
+(storage daemons also do it every few seconds) and prints the progress.
+
 Flags:
   --size=SIZE               create: the volume's size
   --replicas=N              create: copies of every chunk (default 3)
   --failure-domain=LEVEL    create: host (default), cluster, zone, region
+  --node=HOST               attach, detach: this machine's host name in
+                            the pool
+  --take-over               attach: take the volume from the host that
+                            holds it
+  --state-dir=DIR           attach, detach: where the attachment's files
+                            live (default /run/juke)
+  --recovery-rate-mib=N     attach, recover: most MiB/s copied to stale
+                            replicas (default 64; 0 is no limit)
   --etcd, --timeout         as for every command; see `juke help`.
 )";
 
@@ -194,15 +225,19 @@ bool NumberFlag(const CommandLine& line, const std::string& name,
 int Volume(const CommandLine& line, std::ostream& out, std::ostream& err) {
   int code = 0;
   if (!OnlyFlags(line,
-                 {"etcd", "timeout", "size", "replicas", "failure-domain"}, err,
-                 &code)) {
+                 {"etcd", "timeout", "size", "replicas", "failure-domain",
+                  "node", "take-over", "state-dir", "recovery-rate-mib"},
+                 err, &code)) {
     return code;
   }
   const std::vector<std::string>& p = line.positional;
-  if (p.empty() || (p[0] != "create" && p[0] != "list" && p[0] != "status" &&
-                    p[0] != "delete")) {
-    return UsageError("volume wants one action: create, list, status or delete",
-                      err);
+  static const std::set<std::string> kActions = {
+      "create", "list", "status", "attach", "detach", "recover", "delete"};
+  if (p.empty() || kActions.count(p[0]) == 0) {
+    return UsageError(
+        "volume wants one action: create, list, status, attach, detach, "
+        "recover or delete",
+        err);
   }
   VolumeOptions o;
   o.action = p[0];
@@ -236,6 +271,19 @@ int Volume(const CommandLine& line, std::ostream& out, std::ostream& err) {
   if (!flag("replicas").empty() &&
       !absl::SimpleAtoi(flag("replicas"), &o.replicas)) {
     return UsageError("--replicas must be a number from 1 to 5", err);
+  }
+  o.node = flag("node");
+  if ((o.action == "attach" || o.action == "detach") && o.node.empty()) {
+    return UsageError(absl::StrCat("volume ", o.action,
+                                   " needs --node, this machine's host name "
+                                   "in the pool"),
+                      err);
+  }
+  o.take_over = flag("take-over") == "true";
+  if (!flag("state-dir").empty()) o.state_dir = flag("state-dir");
+  if (!NumberFlag(line, "recovery-rate-mib", &o.recovery_rate_mib, err,
+                  &code)) {
+    return code;
   }
   return RunVolume(o, out, err);
 }
@@ -296,10 +344,19 @@ int Chunk(const CommandLine& line, std::ostream& out, std::ostream& err) {
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out,
            std::ostream& err) {
+  // The commands say what they did; the library's log is for trouble
+  // (JUKE_LOG_LEVELS=info shows everything).
+  const char* levels = std::getenv("JUKE_LOG_LEVELS");
+  if (absl::Status s = SetLogLevels(levels != nullptr ? levels : "warn");
+      !s.ok()) {
+    return UsageError(absl::StrCat("JUKE_LOG_LEVELS: ", s.message()), err);
+  }
   absl::StatusOr<CommandLine> line = ParseCommandLine(
-      args, {"etcd", "output", "timeout", "host", "disk", "volume", "index",
-             "offset", "length", "generation", "from", "to", "size", "replicas",
-             "failure-domain"});
+      args,
+      {"etcd", "output", "timeout", "host", "disk", "volume", "index", "offset",
+       "length", "generation", "from", "to", "size", "replicas",
+       "failure-domain", "node", "state-dir", "recovery-rate-mib"},
+      {"take-over"});
   if (!line.ok()) return UsageError(line.status().message(), err);
 
   if (line->command == "help") {

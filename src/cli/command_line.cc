@@ -6,7 +6,8 @@
 namespace juke::cli {
 
 absl::StatusOr<CommandLine> ParseCommandLine(
-    const std::vector<std::string>& args, const std::set<std::string>& known) {
+    const std::vector<std::string>& args, const std::set<std::string>& known,
+    const std::set<std::string>& switches) {
   CommandLine line;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -33,6 +34,12 @@ absl::StatusOr<CommandLine> ParseCommandLine(
     if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name.resize(eq);
+      if (switches.count(name) > 0 && value != "true" && value != "false") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", name, " is true or false, not ", value));
+      }
+    } else if (switches.count(name) > 0) {
+      value = "true";
     } else if (known.count(name) > 0) {
       if (i + 1 >= args.size()) {
         return absl::InvalidArgumentError(
@@ -40,7 +47,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(
       }
       value = args[++i];
     }
-    if (known.count(name) == 0) {
+    if (known.count(name) == 0 && switches.count(name) == 0) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     }
     if (!line.flags.emplace(name, value).second) {

@@ -20,9 +20,12 @@ struct CommandLine {
   bool help = false;
 };
 
-// InvalidArgument for a flag outside `known`, a flag without its value, or
-// one given twice.
+// Flags in `known` take a value (--name=value or --name value); those in
+// `switches` stand alone (--name means "true") or take =true/=false.
+// InvalidArgument for any other flag, a flag without its value, or one
+// given twice.
 absl::StatusOr<CommandLine> ParseCommandLine(
-    const std::vector<std::string>& args, const std::set<std::string>& known);
+    const std::vector<std::string>& args, const std::set<std::string>& known,
+    const std::set<std::string>& switches);
 
 }  // namespace juke::cli

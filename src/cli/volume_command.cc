@@ -1,15 +1,32 @@
 #include "src/cli/volume_command.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <map>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 
 #include "src/cli/status_command.h"
 #include "src/common/etcd_client.h"
+#include "src/common/rate_limiter.h"
+#include "src/common/signals.h"
 #include "src/model/map_store.h"
+#include "src/node/attachment.h"
+#include "src/volume/node_volume.h"
+#include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 #include "src/volume/volume_client.h"
 
@@ -33,6 +50,166 @@ std::string Describe(const VolumeRecord& v) {
 
 constexpr char kHeader[] =
     "ID                             SIZE REPLICAS DOMAIN   STATE     ATTACHED";
+
+std::string Plural(uint64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+// The attach agent's lock: <state-dir>/<id>.lock, held (flock) for as long
+// as the agent runs, with its pid inside. The id was validated by the
+// catalog: [A-Za-z0-9._-], never "." or "..".
+std::string LockPath(const VolumeOptions& o) {
+  return absl::StrCat(o.state_dir, "/", o.id, ".lock");
+}
+
+// Serves the volume as a block device until SIGTERM or SIGINT.
+int Attach(const VolumeOptions& o, EtcdClient* etcd, std::ostream& out,
+           std::ostream& err) {
+  if (mkdir(o.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Fail(err, absl::StrCat("cannot create --state-dir ", o.state_dir,
+                                  ": ", std::strerror(errno)));
+  }
+  int lock = open(LockPath(o).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    std::string pid;
+    std::ifstream(LockPath(o)) >> pid;
+    return Fail(err, absl::StrCat("volume ", o.id,
+                                  " is already attached here by process ", pid,
+                                  "; detach it first"));
+  }
+  std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(lock, 0) != 0 ||
+      write(lock, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
+    return Fail(err, absl::StrCat("cannot write ", LockPath(o)));
+  }
+
+  // What an agent killed with SIGKILL left behind.
+  std::string dir = absl::StrCat(o.state_dir, "/", o.id);
+  absl::Status cleaned = node::CleanupStale(dir);
+  if (!cleaned.ok()) return Fail(err, cleaned.ToString());
+
+  ChunkClientPool clients;
+  NodeVolumeOptions options;
+  options.node = o.node;
+  options.take_over = o.take_over;
+  options.state_dir = dir;
+  absl::StatusOr<std::unique_ptr<NodeVolume>> volume =
+      NodeVolume::Attach(etcd, &clients, o.id, options);
+  if (!volume.ok()) return Fail(err, volume.status().ToString());
+  out << "attached volume " << o.id << " on " << o.node << " (generation "
+      << (*volume)->generation() << ")\n"
+      << "device: " << (*volume)->device_path() << "\n"
+      << "serving until SIGTERM, Ctrl-C or `juke volume detach " << o.id
+      << " --node=" << o.node << "`" << std::endl;
+
+  // Recovery of this volume's stale replicas, which only its writer can do.
+  absl::Notification stop;
+  RateLimiter limiter(o.recovery_rate_mib << 20);
+  std::thread recoverer([&] {
+    uint64_t last_pending = 0;
+    while (!stop.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+      absl::StatusOr<RecoveryProgress> p = (*volume)->RecoverStale(&limiter);
+      if (!p.ok()) {
+        out << "recovery: " << p.status().message() << std::endl;
+        if (absl::IsFailedPrecondition(p.status())) return;  // fenced
+        continue;
+      }
+      uint64_t pending = p->marks - p->recovered;
+      if (p->recovered > 0 || pending != last_pending) {
+        out << "recovery: " << Plural(p->recovered, "replica", "replicas")
+            << " brought up to date (" << HumanBytes(p->bytes) << " copied), "
+            << Plural(pending, "stale replica waits", "stale replicas wait")
+            << std::endl;
+      }
+      last_pending = pending;
+    }
+  });
+
+  while (true) {
+    int sig = WaitForTerminationSignal();
+    out << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+        << ", detaching" << std::endl;
+    absl::Status detached = (*volume)->Detach();
+    if (detached.ok()) break;
+    // Never pull a device out from under a mounted file system.
+    out << "cannot detach yet: " << detached.message()
+        << "; still serving, unmount and stop me again" << std::endl;
+  }
+  stop.Notify();
+  recoverer.join();
+  out << "detached volume " << o.id << " from " << o.node << std::endl;
+  unlink(LockPath(o).c_str());
+  close(lock);
+  return 0;
+}
+
+// Stops this machine's attach agent of the volume, or drops a dead one's
+// attachment.
+int Detach(const VolumeOptions& o, VolumeCatalog* catalog, std::ostream& out,
+           std::ostream& err) {
+  int lock = open(LockPath(o).c_str(), O_RDWR | O_CLOEXEC);
+  if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    pid_t pid = 0;
+    std::ifstream(LockPath(o)) >> pid;
+    if (pid <= 0 || kill(pid, SIGTERM) != 0) {
+      close(lock);
+      return Fail(err, absl::StrCat("cannot signal the attach agent (pid ", pid,
+                                    ") of volume ", o.id));
+    }
+    absl::Time deadline = absl::Now() + o.timeout + absl::Seconds(20);
+    while (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+      if (absl::Now() > deadline) {
+        close(lock);
+        return Fail(err, absl::StrCat("the attach agent (pid ", pid,
+                                      ") did not finish; is the device "
+                                      "still mounted? unmount it and retry"));
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    close(lock);
+    out << "detached volume " << o.id << " from " << o.node << "\n";
+    return 0;
+  }
+  if (lock >= 0) close(lock);
+  // No agent runs here: make sure the catalog agrees.
+  absl::Status s = catalog->Detach(o.id, o.node);
+  if (!s.ok()) return Fail(err, s.ToString());
+  out << "volume " << o.id << " is not attached on " << o.node << "\n";
+  return 0;
+}
+
+// Brings the stale replicas of a detached volume up to date, pass after
+// pass, until none is left or no pass makes progress.
+int Recover(const VolumeOptions& o, EtcdClient* etcd, VolumeCatalog* catalog,
+            std::ostream& out, std::ostream& err) {
+  ChunkClientPool clients;
+  RateLimiter limiter(o.recovery_rate_mib << 20);
+  auto all = [](absl::string_view) { return true; };
+  RecoveryProgress total;
+  while (true) {
+    absl::StatusOr<ClusterMap> map = RefreshMap(*etcd);
+    if (!map.ok()) return Fail(err, map.status().ToString());
+    absl::StatusOr<RecoveryProgress> p =
+        RecoverDetachedVolume(catalog, &clients, *map, o.id, all, &limiter);
+    if (!p.ok()) return Fail(err, p.status().ToString());
+    total.recovered += p->recovered;
+    total.bytes += p->bytes;
+    out << "recover " << o.id << ": "
+        << Plural(p->marks, "stale replica", "stale replicas") << ", "
+        << p->recovered << " brought up to date, " << p->waiting << " waiting; "
+        << HumanBytes(total.bytes) << " copied so far" << std::endl;
+    if (p->marks == 0 || p->waiting == 0) break;
+    if (p->recovered == 0) {
+      return Fail(err,
+                  absl::StrCat(Plural(p->waiting, "replica", "replicas"),
+                               " cannot be recovered now (a host is down, or "
+                               "a writer holds the volume and recovers it); "
+                               "see the log and try again later"));
+    }
+  }
+  out << "volume " << o.id << ": every written replica is current\n";
+  return 0;
+}
 
 }  // namespace
 
@@ -62,6 +239,10 @@ bool ParseSize(const std::string& text, uint64_t* bytes) {
 }
 
 int RunVolume(const VolumeOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.action == "attach") {
+    // Before any thread starts, so only WaitForTerminationSignal takes them.
+    BlockTerminationSignals();
+  }
   EtcdClientOptions eo;
   eo.timeout = o.timeout;
   absl::StatusOr<std::unique_ptr<EtcdClient>> etcd =
@@ -117,6 +298,15 @@ int RunVolume(const VolumeOptions& o, std::ostream& out, std::ostream& err) {
       }
     }
     return 0;
+  }
+
+  if (o.action == "attach" || o.action == "detach" || o.action == "recover") {
+    // Checks the id before it names any file.
+    absl::StatusOr<VolumeRecord> v = catalog.Get(o.id);
+    if (!v.ok()) return Fail(err, v.status().ToString());
+    if (o.action == "attach") return Attach(o, etcd->get(), out, err);
+    if (o.action == "detach") return Detach(o, &catalog, out, err);
+    return Recover(o, etcd->get(), &catalog, out, err);
   }
 
   // delete: refuse while attached, remove every chunk, then the record.

@@ -129,6 +129,18 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
                absl::StrCat(config.lease_ttl_seconds, "s is out of range"),
                "use 2 to 300 seconds");
   }
+  if (config.recovery_interval_seconds < 0 ||
+      config.recovery_interval_seconds > 3600) {
+    return Bad(
+        "recovery_interval",
+        absl::StrCat(config.recovery_interval_seconds, "s is out of range"),
+        "use 1 to 3600 seconds, or 0 to turn recovery off");
+  }
+  if (config.recovery_mib_per_second > (1ull << 20)) {
+    return Bad("recovery_rate_mib",
+               absl::StrCat(config.recovery_mib_per_second, " is too high"),
+               "use up to 1048576 MiB/s, or 0 for no limit");
+  }
   constexpr uint64_t kBlock = 4096;
   if (config.max_chunk_size < kBlock || config.max_chunk_size > (1ull << 30) ||
       config.max_chunk_size % kBlock != 0) {

@@ -31,6 +31,12 @@ struct DaemonConfig {
   // addresses; scripts and tests wait for it.
   std::string ready_file;
   uint64_t max_chunk_size = 64ull << 20;
+  // How often the daemon looks for stale replicas on its disks of volumes
+  // no writer holds, and brings them up to date; 0 turns that off.
+  int recovery_interval_seconds = 5;
+  // The most recovery copies onto this host per second, in MiB; 0 is no
+  // limit.
+  uint64_t recovery_mib_per_second = 64;
 };
 
 // Checks a configuration before anything acts on it. The error says what is

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,12 +16,16 @@
 #include "src/common/etcd_client.h"
 #include "src/common/logging.h"
 #include "src/common/metrics_server.h"
+#include "src/common/rate_limiter.h"
 #include "src/common/status.h"
 #include "src/model/host_registry.h"
 #include "src/model/keys.h"
+#include "src/model/map_store.h"
 #include "src/storage/chunk_service.h"
 #include "src/storage/storage_metrics.h"
 #include "src/storage/storage_node.h"
+#include "src/volume/recovery.h"
+#include "src/volume/volume_catalog.h"
 
 namespace juke::storage {
 namespace {
@@ -154,6 +159,8 @@ struct StorageDaemon::State {
   std::condition_variable cv;
   bool stopping = false;  // guarded by mu
   std::thread refresher;
+  std::thread recoverer;
+  std::unique_ptr<RateLimiter> recovery_limiter;
 
   // Every kRefreshInterval: disk stats into metrics and etcd.
   void RefreshLoop() {
@@ -171,7 +178,60 @@ struct StorageDaemon::State {
       lock.lock();
     }
   }
+
+  void RecoveryLoop();
 };
+
+// Every recovery interval: one pass over the volumes no writer holds,
+// bringing the stale replicas on this host's disks up to date.
+void StorageDaemon::State::RecoveryLoop() {
+  VolumeCatalog catalog(etcd.get());
+  ChunkClientPool clients;
+  std::unique_lock<std::mutex> lock(mu);
+  while (!cv.wait_for(lock,
+                      std::chrono::seconds(config.recovery_interval_seconds),
+                      [this] { return stopping; })) {
+    lock.unlock();
+    std::set<std::string> mine;
+    for (const DiskInfo& d : node->Disks()) {
+      if (d.state != DiskInfo::State::kFailed) mine.insert(d.disk_id);
+    }
+    // Stops the pass early when the daemon is stopping.
+    auto accept = [&](absl::string_view disk) {
+      std::lock_guard<std::mutex> guard(mu);
+      return !stopping && mine.count(std::string(disk)) > 0;
+    };
+    RecoveryProgress total;
+    absl::Status s;
+    absl::StatusOr<ClusterMap> map = RefreshMap(*etcd);
+    absl::StatusOr<std::vector<VolumeRecord>> volumes = catalog.List();
+    if (!map.ok()) s = map.status();
+    if (!volumes.ok()) s = volumes.status();
+    if (s.ok()) {
+      for (const VolumeRecord& v : *volumes) {
+        absl::StatusOr<RecoveryProgress> p = RecoverDetachedVolume(
+            &catalog, &clients, *map, v.id, accept, recovery_limiter.get());
+        if (!p.ok()) {
+          s = p.status();
+          continue;
+        }
+        total += *p;
+      }
+    }
+    if (!s.ok()) {
+      JUKE_LOG_WARN(Log(), "Recovery pass incomplete err={}", s);
+    }
+    metrics->RecordRecovery(total.marks - total.recovered, total.recovered,
+                            total.bytes);
+    if (total.marks > 0) {
+      JUKE_LOG_INFO(Log(),
+                    "Recovery pass stale={} recovered={} waiting={} "
+                    "bytes={}",
+                    total.marks, total.recovered, total.waiting, total.bytes);
+    }
+    lock.lock();
+  }
+}
 
 StorageDaemon::StorageDaemon(std::unique_ptr<State> state)
     : state_(std::move(state)) {}
@@ -241,6 +301,11 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
 
   State* raw = s.get();
   s->refresher = std::thread([raw] { raw->RefreshLoop(); });
+  if (config.recovery_interval_seconds > 0) {
+    s->recovery_limiter =
+        std::make_unique<RateLimiter>(config.recovery_mib_per_second << 20);
+    s->recoverer = std::thread([raw] { raw->RecoveryLoop(); });
+  }
   if (!config.ready_file.empty()) {
     JUKE_RETURN_IF_ERROR(
         WriteReadyFile(config.ready_file, s->address, metrics_port));
@@ -261,6 +326,7 @@ void StorageDaemon::Shutdown() {
   }
   s.cv.notify_all();
   if (s.refresher.joinable()) s.refresher.join();
+  if (s.recoverer.joinable()) s.recoverer.join();
 
   // Leave the pool first so that clients stop choosing this host, then let
   // calls in flight finish for a bounded time.

@@ -60,7 +60,23 @@ StorageMetrics::StorageMetrics(std::shared_ptr<prometheus::Registry> registry)
                                 "I/O errors on the disk since start")),
       disk_checksum_failures_(
           DiskGauge(*registry_, "juke_storage_disk_checksum_failures",
-                    "Checksum mismatches read from the disk since start")) {}
+                    "Checksum mismatches read from the disk since start")),
+      recovery_pending_(prometheus::BuildGauge()
+                            .Name("juke_storage_recovery_pending_replicas")
+                            .Help("Stale replicas on this host's disks after "
+                                  "the last recovery pass")
+                            .Register(*registry_)
+                            .Add({})),
+      recovery_replicas_(prometheus::BuildCounter()
+                             .Name("juke_storage_recovery_replicas_total")
+                             .Help("Stale replicas brought up to date")
+                             .Register(*registry_)
+                             .Add({})),
+      recovery_bytes_(prometheus::BuildCounter()
+                          .Name("juke_storage_recovery_bytes_total")
+                          .Help("Bytes copied onto this host by recovery")
+                          .Register(*registry_)
+                          .Add({})) {}
 
 void StorageMetrics::RecordRequest(absl::string_view method,
                                    absl::string_view code,

@@ -23,6 +23,10 @@ namespace juke::storage {
 //   checksum_failures_total                mismatches on the wire and disk
 //   disk_{capacity,available,used}_bytes{disk}, disk_chunks{disk},
 //   disk_up{disk}, disk_io_errors{disk}, disk_checksum_failures{disk}
+//   recovery_pending_replicas              stale replicas on this host
+//                                          after the last recovery pass
+//   recovery_replicas_total, recovery_bytes_total
+//                                          replicas brought current, bytes
 // Thread-safe.
 class StorageMetrics {
  public:
@@ -39,6 +43,12 @@ class StorageMetrics {
   void AddChecksumFailure() { checksum_failures_.Increment(); }
   // Refreshes the per-disk gauges from a snapshot of the node's disks.
   void UpdateDisks(const std::vector<DiskInfo>& disks);
+  // After a recovery pass over this host's stale replicas.
+  void RecordRecovery(uint64_t pending, uint64_t recovered, uint64_t bytes) {
+    recovery_pending_.Set(static_cast<double>(pending));
+    recovery_replicas_.Increment(static_cast<double>(recovered));
+    recovery_bytes_.Increment(static_cast<double>(bytes));
+  }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -54,6 +64,9 @@ class StorageMetrics {
   prometheus::Family<prometheus::Gauge>& disk_up_;
   prometheus::Family<prometheus::Gauge>& disk_io_errors_;
   prometheus::Family<prometheus::Gauge>& disk_checksum_failures_;
+  prometheus::Gauge& recovery_pending_;
+  prometheus::Counter& recovery_replicas_;
+  prometheus::Counter& recovery_bytes_;
 };
 
 }  // namespace juke::storage

@@ -39,6 +39,13 @@ ABSL_FLAG(int, lease_ttl, 10,
           "down.");
 ABSL_FLAG(std::string, ready_file, "",
           "Write a JSON file with the bound addresses once serving.");
+ABSL_FLAG(int, recovery_interval, 5,
+          "Seconds between passes that bring this host's stale replicas up "
+          "to date (for volumes no writer holds; a writer recovers its own). "
+          "0 turns it off.");
+ABSL_FLAG(uint64_t, recovery_rate_mib, 64,
+          "Most MiB per second recovery copies onto this host, so clients "
+          "keep most of the disks; 0 is no limit.");
 ABSL_FLAG(std::string, log_levels, "info",
           "Log levels: a default, then COMPONENT=LEVEL overrides, e.g. "
           "info,storage=debug,chunk-service=debug.");
@@ -59,6 +66,8 @@ juke::storage::DaemonConfig ConfigFromFlags() {
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   c.lease_ttl_seconds = absl::GetFlag(FLAGS_lease_ttl);
   c.ready_file = absl::GetFlag(FLAGS_ready_file);
+  c.recovery_interval_seconds = absl::GetFlag(FLAGS_recovery_interval);
+  c.recovery_mib_per_second = absl::GetFlag(FLAGS_recovery_rate_mib);
   return c;
 }
 

@@ -71,23 +71,22 @@ RecoveryProgress& RecoveryProgress::operator+=(const RecoveryProgress& o) {
   return *this;
 }
 
-absl::StatusOr<uint64_t> CopyReplica(ChunkClientPool* clients,
-                                     const ClusterMap& map,
-                                     const VolumeRecord& record, uint64_t chunk,
-                                     const std::string& target,
-                                     const std::set<std::string>& stale,
-                                     uint64_t generation, RateLimiter* limiter,
-                                     absl::Duration rpc_timeout) {
+absl::StatusOr<uint64_t> CopyReplica(
+    ChunkClientPool* clients, const ClusterMap& placement,
+    const ClusterMap& live, const VolumeRecord& record, uint64_t chunk,
+    const std::string& target, const std::set<std::string>& stale,
+    uint64_t generation, RateLimiter* limiter, absl::Duration rpc_timeout) {
   const std::string what = absl::StrCat("recover volume ", record.id, " chunk ",
                                         chunk, " on ", target);
   JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas,
-                        PlaceChunk(map, record.id, chunk, record.replicas,
+                        PlaceChunk(placement, record.id, chunk, record.replicas,
                                    record.failure_domain));
-  const MapDisk* to = map.FindDisk(target);
+  const MapDisk* to = live.FindDisk(target);
   if (to == nullptr ||
       std::find(replicas.begin(), replicas.end(), target) == replicas.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, ": not a replica of the chunk under map epoch ", map.epoch()));
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": not a replica of the chunk under map epoch ",
+                     placement.epoch()));
   }
   v1::ChunkService::Stub* target_stub = clients->For(to->address);
 
@@ -95,7 +94,7 @@ absl::StatusOr<uint64_t> CopyReplica(ChunkClientPool* clients,
       absl::StrCat(what, ": no current replica is up"));
   bool any_absent = false;
   for (const std::string& source : replicas) {
-    const MapDisk* from = map.FindDisk(source);
+    const MapDisk* from = live.FindDisk(source);
     if (source == target || stale.count(source) > 0 || from == nullptr ||
         !from->up) {
       continue;
@@ -196,7 +195,7 @@ absl::StatusOr<RecoveryProgress> RecoverDetachedVolume(
       continue;
     }
     absl::StatusOr<uint64_t> copied =
-        CopyReplica(clients, map, record, mark.chunk, mark.disk_id,
+        CopyReplica(clients, map, map, record, mark.chunk, mark.disk_id,
                     stale[mark.chunk], record.generation, limiter, rpc_timeout);
     if (!copied.ok()) {
       JUKE_LOG_INFO(Log(),

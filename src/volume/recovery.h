@@ -46,18 +46,18 @@ struct RecoveryProgress {
 };
 
 // Copies the whole chunk onto `target` from the first replica that is up
-// and not in `stale`, paced by `limiter`, writing with `generation`.
+// and not in `stale`, paced by `limiter`, writing with `generation`. The
+// replicas are placed by `placement`; their addresses and states come
+// from `live`.
 // Returns the bytes copied. FailedPrecondition when `target` is not a
 // replica of the chunk under `map` or no current replica holds the chunk;
 // Aborted when a write reached the target during the copy; other errors
 // from the target (Unavailable while it is down).
-absl::StatusOr<uint64_t> CopyReplica(ChunkClientPool* clients,
-                                     const ClusterMap& map,
-                                     const VolumeRecord& record, uint64_t chunk,
-                                     const std::string& target,
-                                     const std::set<std::string>& stale,
-                                     uint64_t generation, RateLimiter* limiter,
-                                     absl::Duration rpc_timeout);
+absl::StatusOr<uint64_t> CopyReplica(
+    ChunkClientPool* clients, const ClusterMap& placement,
+    const ClusterMap& live, const VolumeRecord& record, uint64_t chunk,
+    const std::string& target, const std::set<std::string>& stale,
+    uint64_t generation, RateLimiter* limiter, absl::Duration rpc_timeout);
 
 // One pass over the stale marks of volume `id` whose disk `accept` takes,
 // for a volume that no writer holds (one that is held is counted waiting:

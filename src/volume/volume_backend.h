@@ -26,6 +26,8 @@ class VolumeBackend final : public node::BlockBackend {
   absl::Status WriteAt(uint64_t offset, std::span<const uint8_t> data) override;
   absl::Status Flush() override { return absl::OkStatus(); }
 
+  VolumeClient& client() const { return *client_; }
+
  private:
   const std::unique_ptr<VolumeClient> client_;
   absl::Mutex rmw_mu_;  // serialises widened (read-modify-write) writes

@@ -57,11 +57,23 @@ VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
     : catalog_(catalog),
       clients_(clients),
       record_(std::move(record)),
-      map_(std::move(map)),
+      map_(map),
       options_(options),
       generation_(
           record_.attachment.has_value() ? record_.attachment->generation : 0),
-      stale_(std::move(stale)) {}
+      stale_(std::move(stale)),
+      live_(std::make_shared<const ClusterMap>(std::move(map))) {}
+
+void VolumeClient::UpdateLiveMap(ClusterMap map) {
+  auto live = std::make_shared<const ClusterMap>(std::move(map));
+  absl::MutexLock lock(&mu_);
+  live_ = std::move(live);
+}
+
+std::shared_ptr<const ClusterMap> VolumeClient::Live() {
+  absl::MutexLock lock(&mu_);
+  return live_;
+}
 
 absl::Status VolumeClient::CheckRange(uint64_t offset, uint64_t length) const {
   if (offset % kBlockSize != 0 || length % kBlockSize != 0) {
@@ -128,8 +140,9 @@ absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
 
   absl::Status last = absl::UnavailableError("no replica is up and current");
   std::vector<const MapDisk*> bad;  // replicas that returned bad data
+  std::shared_ptr<const ClusterMap> live = Live();
   for (const std::string& disk_id : disks) {
-    const MapDisk* disk = map_.FindDisk(disk_id);
+    const MapDisk* disk = live->FindDisk(disk_id);
     if (disk == nullptr || !disk->up || IsStale(chunk, disk_id)) continue;
 
     v1::ReadChunkRequest req;
@@ -217,8 +230,9 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
   // Every up replica at once; down ones are stale from the start.
   std::vector<ReplicaWrite> results;
   std::vector<std::future<absl::Status>> pending;
+  std::shared_ptr<const ClusterMap> live = Live();
   for (const std::string& disk_id : disks) {
-    const MapDisk* disk = map_.FindDisk(disk_id);
+    const MapDisk* disk = live->FindDisk(disk_id);
     results.push_back({disk_id, absl::UnavailableError("host is down")});
     if (disk == nullptr || !disk->up) {
       pending.emplace_back();
@@ -286,8 +300,8 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
   for (const StaleMark& mark : marks) {
     absl::MutexLock chunk_lock(&ChunkLock(mark.chunk));
     absl::StatusOr<uint64_t> copied = CopyReplica(
-        clients_, map_, record_, mark.chunk, mark.disk_id, stale[mark.chunk],
-        generation_, limiter, options_.rpc_timeout);
+        clients_, map_, *Live(), record_, mark.chunk, mark.disk_id,
+        stale[mark.chunk], generation_, limiter, options_.rpc_timeout);
     if (absl::IsFailedPrecondition(copied.status()) &&
         absl::StrContains(copied.status().message(), "fenced")) {
       absl::MutexLock lock(&mu_);

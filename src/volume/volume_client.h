@@ -60,6 +60,11 @@ class VolumeClient {
   absl::Status Read(uint64_t offset, std::span<uint8_t> out);
   absl::Status Write(uint64_t offset, std::span<const uint8_t> data);
 
+  // Takes the hosts' current addresses and up/down states from `map`
+  // (a daemon that restarted may listen elsewhere). Placement stays that
+  // of the map the client was opened with.
+  void UpdateLiveMap(ClusterMap map);
+
   // One pass over the volume's stale marks: copies each chunk onto its
   // stale replica from a current one, with this writer's writes to that
   // chunk held back meanwhile, and clears the mark. Replicas that cannot
@@ -80,6 +85,7 @@ class VolumeClient {
   absl::Status CheckRange(uint64_t offset, uint64_t length) const;
   bool IsStale(uint64_t chunk, const std::string& disk);
   absl::Status CheckNotFenced();
+  std::shared_ptr<const ClusterMap> Live();
   // Writes to a chunk hold its lock shared; recovering it holds it
   // exclusively. Chunks share a fixed set of locks.
   absl::Mutex& ChunkLock(uint64_t chunk) {
@@ -91,7 +97,7 @@ class VolumeClient {
   VolumeCatalog* const catalog_;
   ChunkClientPool* const clients_;
   const VolumeRecord record_;
-  const ClusterMap map_;
+  const ClusterMap map_;  // placement
   const VolumeIoOptions options_;
   const uint64_t generation_;
 
@@ -99,6 +105,8 @@ class VolumeClient {
   absl::Mutex mu_;
   std::set<std::pair<uint64_t, std::string>> stale_ ABSL_GUARDED_BY(mu_);
   bool fenced_ ABSL_GUARDED_BY(mu_) = false;
+  // Addresses and states of the disks.
+  std::shared_ptr<const ClusterMap> live_ ABSL_GUARDED_BY(mu_);
 };
 
 // Raises the volume's generation on every daemon of the map, so that no

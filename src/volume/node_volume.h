@@ -1,0 +1,91 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+#include "src/common/etcd_client.h"
+#include "src/common/rate_limiter.h"
+#include "src/node/attachment.h"
+#include "src/volume/chunk_clients.h"
+#include "src/volume/recovery.h"
+#include "src/volume/volume_backend.h"
+#include "src/volume/volume_catalog.h"
+
+namespace juke {
+
+struct NodeVolumeOptions {
+  // This host's name in the pool; the attachment is recorded under it.
+  std::string node;
+  // Take the volume over from another host that holds it read-write; that
+  // writer is fenced before this one writes.
+  bool take_over = false;
+  // Where the FUSE file and its directory live (created if missing).
+  std::string state_dir;
+  // How long to wait for daemons that cannot be reached to be fenced or
+  // marked down.
+  absl::Duration fence_wait = absl::Seconds(30);
+  VolumeIoOptions io;
+};
+
+// A volume attached on this node as its one writer, as a block device:
+// the attachment in the catalog (a new generation), every daemon fenced at
+// it, the replicated client, and FUSE plus a loop device over that.
+// `juke volume attach` holds one; the CSI node plugin will too.
+//
+//   JUKE_ASSIGN_OR_RETURN(auto vol, NodeVolume::Attach(etcd, clients, id,
+//                                                      options));
+//   ... use vol->device_path() ...
+//   JUKE_RETURN_IF_ERROR(vol->Detach());
+//
+// Thread-safe: RecoverStale() may run beside the kernel's I/O.
+class NodeVolume {
+ public:
+  // FailedPrecondition when another host holds the volume and take_over is
+  // false, or it is being deleted; NotFound for an unknown volume. On
+  // failure the catalog attachment made here is dropped again.
+  static absl::StatusOr<std::unique_ptr<NodeVolume>> Attach(
+      EtcdClient* etcd, ChunkClientPool* clients, absl::string_view id,
+      const NodeVolumeOptions& options);
+
+  NodeVolume(const NodeVolume&) = delete;
+  NodeVolume& operator=(const NodeVolume&) = delete;
+  ~NodeVolume();
+
+  const std::string& device_path() const { return attachment_->device_path(); }
+  const VolumeRecord& record() const { return backend_->client().record(); }
+  uint64_t generation() const;
+
+  // Learns the hosts' current addresses and states from the cluster map,
+  // then makes one recovery pass over the volume's stale replicas.
+  absl::StatusOr<RecoveryProgress> RecoverStale(RateLimiter* limiter);
+
+  // Releases the block device (FailedPrecondition, with everything left
+  // working, while it is mounted) and then the catalog attachment.
+  // Idempotent.
+  absl::Status Detach();
+
+ private:
+  NodeVolume(EtcdClient* etcd, std::unique_ptr<VolumeCatalog> catalog,
+             std::string node, std::shared_ptr<VolumeBackend> backend,
+             std::unique_ptr<node::Attachment> attachment)
+      : etcd_(etcd),
+        catalog_(std::move(catalog)),
+        node_(std::move(node)),
+        backend_(std::move(backend)),
+        attachment_(std::move(attachment)) {}
+
+  // The client writes stale marks through it: it outlives the backend.
+  EtcdClient* const etcd_;
+  const std::unique_ptr<VolumeCatalog> catalog_;
+  const std::string node_;
+  const std::shared_ptr<VolumeBackend> backend_;
+  const std::unique_ptr<node::Attachment> attachment_;
+  bool detached_ = false;
+};
+
+}  // namespace juke
