@@ -160,12 +160,14 @@ TEST_F(ChunkStoreTest, ConditionalWriteAppliesOnlyAtTheExpectedVersion) {
   ASSERT_TRUE(Write(kChunkA, 1, Pattern(4, 1)).ok());  // version 2
   std::vector<uint8_t> late = Pattern(5, 1);
   absl::StatusOr<uint64_t> stale =
-      store_->Write(kChunkA, 1, late, BlockChecksums(late), 1, 1);
+      store_->Write(kChunkA, kBlockSize, late, BlockChecksums(late), 1, 1);
   EXPECT_TRUE(absl::IsAborted(stale.status())) << stale.status();
   EXPECT_EQ(VersionOf(kChunkA), 2u);
   EXPECT_EQ(ReadOk(kChunkA, 1, 1), Pattern(4, 1));
 
-  EXPECT_EQ(*store_->Write(kChunkA, 1, late, BlockChecksums(late), 1, 2), 3u);
+  EXPECT_EQ(
+      *store_->Write(kChunkA, kBlockSize, late, BlockChecksums(late), 1, 2),
+      3u);
   EXPECT_EQ(ReadOk(kChunkA, 1, 1), late);
 }
 

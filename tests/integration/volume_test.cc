@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -14,6 +15,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -330,6 +332,90 @@ TEST_F(VolumeTest, DetachedVolumeIsRecoveredUntilAWriterAttaches) {
   ASSERT_TRUE(marks.ok());
   EXPECT_TRUE(marks->empty());
   ExpectReplicasHold("vol-s", 2, data);
+}
+
+TEST_F(VolumeTest, KillDuringSustainedWritesLosesNoAcknowledgedWrite) {
+  constexpr uint64_t kChunks = 6;
+  constexpr uint64_t kBlock = 64 << 10;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-w", kChunks * kChunk)).ok());
+  auto client = AttachWriter("vol-w", "h1");
+  ASSERT_NE(client, nullptr);
+
+  // A writer sweeps the volume in 64 KiB writes, round after round, and
+  // keeps what every acknowledged write put where.
+  std::vector<uint8_t> expected(kChunks * kChunk, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  std::thread writer([&] {
+    for (uint64_t seed = 100; !stop; ++seed) {
+      uint64_t offset = (seed * 7919 * kBlock) % (kChunks * kChunk);
+      std::vector<uint8_t> data = Random(kBlock, seed);
+      if (client->Write(offset, data).ok()) {
+        std::copy(data.begin(), data.end(), expected.begin() + offset);
+        ++acked;
+      } else {
+        ++failed;
+      }
+    }
+  });
+  auto wait_acked = [&](int n) {
+    absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (acked < n && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  };
+  wait_acked(50);
+  ASSERT_TRUE(pool_->host(2).process->Kill(SIGKILL).ok());
+  int at_kill = acked;
+  wait_acked(at_kill + 100);
+  EXPECT_GE(acked, at_kill + 100) << "writes stopped with one host down";
+  ASSERT_TRUE(pool_->StartHost(pool_->host(2)).ok());
+  client->UpdateLiveMap(Map());
+  wait_acked(acked + 50);
+  stop = true;
+  writer.join();
+  EXPECT_EQ(failed, 0) << "two replicas were always up";
+
+  // h3 missed writes while down; now every acknowledged byte reads back.
+  auto marks = catalog_->StaleMarks("vol-w");
+  ASSERT_TRUE(marks.ok());
+  EXPECT_FALSE(marks->empty());
+  std::vector<uint8_t> back(expected.size());
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_TRUE(back == expected) << "an acknowledged write was lost";
+
+  // Recovery brings h3 back, and every replica is byte-identical.
+  RateLimiter limiter(0);
+  auto progress = client->RecoverStale(&limiter);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->recovered, marks->size());
+  marks = catalog_->StaleMarks("vol-w");
+  ASSERT_TRUE(marks.ok());
+  EXPECT_TRUE(marks->empty());
+  ExpectReplicasHold("vol-w", kChunks, expected);
+}
+
+TEST_F(VolumeTest, DaemonsRecoverDetachedVolumesByThemselves) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-auto", 2 * kChunk)).ok());
+  std::vector<uint8_t> data = Random(2 * kChunk, 14);
+  {
+    auto client = AttachWriter("vol-auto", "h1");
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(pool_->host(1).process->Kill(SIGKILL).ok());
+    ASSERT_TRUE(client->Write(0, data).ok());
+  }
+  ASSERT_TRUE(catalog_->Detach("vol-auto", "h1").ok());
+  ASSERT_EQ(catalog_->StaleMarks("vol-auto")->size(), 2u);
+
+  // h2's daemon finds its stale replicas on its own after it restarts.
+  ASSERT_TRUE(pool_->StartHost(pool_->host(1)).ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!catalog_->StaleMarks("vol-auto")->empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(catalog_->StaleMarks("vol-auto")->empty());
+  ExpectReplicasHold("vol-auto", 2, data);
 }
 
 TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
