@@ -177,6 +177,15 @@ absl::StatusOr<ClusterMap> ClusterMap::Create(uint64_t epoch,
   return ClusterMap(epoch, std::move(disks));
 }
 
+bool ClusterMap::SamePlacement(const ClusterMap& other) const {
+  return std::equal(disks_.begin(), disks_.end(), other.disks_.begin(),
+                    other.disks_.end(), [](const MapDisk& a, const MapDisk& b) {
+                      return a.disk_id == b.disk_id && a.host_id == b.host_id &&
+                             a.labels == b.labels && a.weight == b.weight &&
+                             a.in == b.in;
+                    });
+}
+
 const MapDisk* ClusterMap::FindDisk(absl::string_view disk_id) const {
   auto it = std::lower_bound(
       disks_.begin(), disks_.end(), disk_id,

@@ -76,6 +76,11 @@ class ClusterMap {
     return disks_ == other.disks_;
   }
 
+  // Whether both maps place every chunk alike: the same disks with the same
+  // hosts, failure-domain labels, weights and in/out states. Addresses and
+  // up/down states may differ.
+  bool SamePlacement(const ClusterMap& other) const;
+
   bool operator==(const ClusterMap&) const = default;
 
  private:

@@ -64,6 +64,14 @@ std::string MapEpochKey(uint64_t epoch) {
   return absl::StrFormat("%s%020d", kMapEpochsPrefix, epoch);
 }
 
+std::string MapPinPrefix(uint64_t epoch) {
+  return absl::StrFormat("%s%020d/", kMapPinsPrefix, epoch);
+}
+
+std::string MapPinKey(uint64_t epoch, absl::string_view volume_id) {
+  return absl::StrCat(MapPinPrefix(epoch), EscapeKeySegment(volume_id));
+}
+
 std::string DiskAdminKey(absl::string_view disk_id) {
   return absl::StrCat(kDiskAdminPrefix, EscapeKeySegment(disk_id));
 }
@@ -128,9 +136,14 @@ absl::StatusOr<ClusterMap> MapStore::PublishBuilt(
         .ThenPut(kMapCurrentKey, value)
         .ThenPut(MapEpochKey(epoch), value);
     // One epoch is added each time, so dropping the one that falls out
-    // keeps the history at its length.
+    // keeps the history at its length; unless a volume still places its
+    // chunks with it.
     if (options_.history > 0 && epoch > options_.history) {
-      txn.ThenDelete(MapEpochKey(epoch - options_.history));
+      const uint64_t old = epoch - options_.history;
+      absl::StatusOr<std::vector<EtcdKeyValue>> pins =
+          etcd_->GetPrefix(MapPinPrefix(old), /*limit=*/1);
+      if (!pins.ok()) return Annotate(pins.status(), what);
+      if (pins->empty()) txn.ThenDelete(MapEpochKey(old));
     }
     absl::StatusOr<EtcdTxnResult> result = etcd_->Txn(txn);
     if (!result.ok()) return Annotate(result.status(), what);

@@ -35,7 +35,14 @@ inline constexpr char kMapEpochsPrefix[] = "/juke/v1/map/epochs/";
 // /juke/v1/disk-admin/<escaped disk id> -> DiskOverride JSON.
 inline constexpr char kDiskAdminPrefix[] = "/juke/v1/disk-admin/";
 
+// /juke/v1/map/pins/<epoch, 20 digits>/<escaped volume id> -> "": the
+// volume places its chunks with that epoch's map, which therefore stays in
+// the history while the pin exists.
+inline constexpr char kMapPinsPrefix[] = "/juke/v1/map/pins/";
+
 std::string MapEpochKey(uint64_t epoch);
+std::string MapPinKey(uint64_t epoch, absl::string_view volume_id);
+std::string MapPinPrefix(uint64_t epoch);
 std::string DiskAdminKey(absl::string_view disk_id);
 
 struct MapStoreOptions {

@@ -145,6 +145,33 @@ TEST_F(MapStoreTest, HistoryKeepsTheLatestEpochs) {
   EXPECT_TRUE(kept->SameContent(Content(8)));
 }
 
+TEST_F(MapStoreTest, PinnedEpochsStayInTheHistory) {
+  MapStore store(client_.get(), {.history = 3});
+  ASSERT_TRUE(store.Publish(Content(1)).ok());
+  ASSERT_TRUE(store.Publish(Content(2)).ok());
+  ASSERT_TRUE(client_->Put(MapPinKey(2, "vol/1"), "").ok());
+  for (int i = 3; i <= 8; ++i) ASSERT_TRUE(store.Publish(Content(i)).ok());
+  EXPECT_THAT(HistoryEpochs(), ::testing::ElementsAre(2, 6, 7, 8));
+  auto pinned = store.LoadEpoch(2);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_TRUE(pinned->SameContent(Content(2)));
+}
+
+TEST(ClusterMapTest, SamePlacementIgnoresAddressesAndStates) {
+  ClusterMap a = Content(1);
+  std::vector<MapDisk> disks = a.disks();
+  disks[0].address = "elsewhere:1";
+  disks[1].up = false;
+  auto moved = ClusterMap::Create(9, disks);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_TRUE(a.SamePlacement(*moved));
+  disks[1].in = false;
+  auto out = ClusterMap::Create(9, disks);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(a.SamePlacement(*out));
+  EXPECT_FALSE(a.SamePlacement(Content(2)));
+}
+
 TEST_F(MapStoreTest, ConcurrentPublishersGetDistinctEpochsAndLoseNothing) {
   constexpr int kThreads = 2;
   constexpr int kEach = 25;

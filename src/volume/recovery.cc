@@ -180,8 +180,11 @@ absl::StatusOr<RecoveryProgress> RecoverDetachedVolume(
 
   JUKE_ASSIGN_OR_RETURN(std::vector<StaleMark> marks,
                         catalog->ListStaleMarks(id));
+  if (marks.empty()) return progress;
   std::map<uint64_t, std::set<std::string>> stale;
   for (const StaleMark& m : marks) stale[m.chunk].insert(m.disk_id);
+  absl::StatusOr<ClusterMap> placement = catalog->PlacementMap(record, map);
+  JUKE_RETURN_IF_ERROR(placement.status());
 
   const bool held =
       record.attachment.has_value() && !record.attachment->read_only;
@@ -195,7 +198,7 @@ absl::StatusOr<RecoveryProgress> RecoverDetachedVolume(
       continue;
     }
     absl::StatusOr<uint64_t> copied =
-        CopyReplica(clients, map, map, record, mark.chunk, mark.disk_id,
+        CopyReplica(clients, *placement, map, record, mark.chunk, mark.disk_id,
                     stale[mark.chunk], record.generation, limiter, rpc_timeout);
     if (!copied.ok()) {
       JUKE_LOG_INFO(Log(),

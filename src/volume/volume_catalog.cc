@@ -58,10 +58,14 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Create(const VolumeRecord& shape) {
         absl::StrCat("fence of volume ", record.id, " is unreadable"));
   }
   record.attachment.reset();
+  record.placement_epoch = map->epoch();
   JUKE_ASSIGN_OR_RETURN(std::string value, EncodeVolumeRecord(record));
-  JUKE_ASSIGN_OR_RETURN(bool created,
-                        etcd_->CreateIfAbsent(VolumeKey(record.id), value));
-  if (created) {
+  EtcdTxn create;
+  create.IfAbsent(VolumeKey(record.id))
+      .ThenPut(VolumeKey(record.id), value)
+      .ThenPut(MapPinKey(record.placement_epoch, record.id), "");
+  JUKE_ASSIGN_OR_RETURN(EtcdTxnResult created, etcd_->Txn(create));
+  if (created.succeeded) {
     JUKE_LOG_INFO(Log(),
                   "Volume created volumeID={} sizeBytes={} replicas={} "
                   "failureDomain={}",
@@ -194,6 +198,35 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,
   return record;
 }
 
+absl::StatusOr<ClusterMap> VolumeCatalog::PlacementMap(
+    const VolumeRecord& record, const ClusterMap& live) {
+  if (record.placement_epoch == 0 || record.placement_epoch == live.epoch()) {
+    return live;
+  }
+  absl::StatusOr<ClusterMap> pinned =
+      MapStore(etcd_).LoadEpoch(record.placement_epoch);
+  if (absl::IsNotFound(pinned.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", record.id, " is placed with cluster map epoch ",
+        record.placement_epoch, ", which the map history no longer holds"));
+  }
+  JUKE_RETURN_IF_ERROR(pinned.status());
+  if (pinned->SamePlacement(live)) return live;
+  // Placement from the pinned map; where to reach each disk, and whether
+  // it is up, from the live one.
+  std::vector<MapDisk> disks = pinned->disks();
+  for (MapDisk& d : disks) {
+    const MapDisk* now = live.FindDisk(d.disk_id);
+    if (now == nullptr) {
+      d.up = false;
+      continue;
+    }
+    d.address = now->address;
+    d.up = now->up;
+  }
+  return ClusterMap::Create(pinned->epoch(), std::move(disks));
+}
+
 absl::Status VolumeCatalog::Detach(absl::string_view id,
                                    absl::string_view node) {
   absl::StatusOr<VolumeRecord> r =
@@ -219,11 +252,15 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::MarkDeleting(absl::string_view id) {
 }
 
 absl::Status VolumeCatalog::Remove(absl::string_view id) {
-  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  absl::StatusOr<VolumeRecord> record = Get(id);
+  if (absl::IsNotFound(record.status())) return absl::OkStatus();
+  JUKE_RETURN_IF_ERROR(record.status());
   EtcdTxn txn;
   // The fence key stays: a daemon that comes back must still refuse any
   // writer that held the volume.
-  txn.ThenDelete(VolumeKey(id)).ThenDeletePrefix(StaleVolumePrefix(id));
+  txn.ThenDelete(VolumeKey(id))
+      .ThenDeletePrefix(StaleVolumePrefix(id))
+      .ThenDelete(MapPinKey(record->placement_epoch, id));
   JUKE_RETURN_IF_ERROR(etcd_->Txn(txn).status());
   JUKE_LOG_INFO(Log(), "Volume removed volumeID={}", id);
   return absl::OkStatus();

@@ -69,6 +69,13 @@ class VolumeCatalog {
                                       absl::string_view node, bool read_only,
                                       bool take_over);
 
+  // The map the volume's chunks are placed with: the pinned epoch's map
+  // from the history, with each disk's address and state taken from
+  // `live` (the current map). FailedPrecondition if the pinned epoch is
+  // missing from the history.
+  absl::StatusOr<ClusterMap> PlacementMap(const VolumeRecord& record,
+                                          const ClusterMap& live);
+
   // Drops `node`'s attachment; OK when it holds none.
   absl::Status Detach(absl::string_view id, absl::string_view node);
 

@@ -45,24 +45,26 @@ absl::StatusOr<std::unique_ptr<VolumeClient>> VolumeClient::Open(
     VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
     ClusterMap map, VolumeIoOptions options) {
   JUKE_ASSIGN_OR_RETURN(auto stale, catalog->StaleMarks(record.id));
-  return std::unique_ptr<VolumeClient>(
-      new VolumeClient(catalog, clients, std::move(record), std::move(map),
-                       options, std::move(stale)));
+  JUKE_ASSIGN_OR_RETURN(ClusterMap placement,
+                        catalog->PlacementMap(record, map));
+  return std::unique_ptr<VolumeClient>(new VolumeClient(
+      catalog, clients, std::move(record), std::move(placement), std::move(map),
+      options, std::move(stale)));
 }
 
 VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
-                           VolumeRecord record, ClusterMap map,
-                           VolumeIoOptions options,
+                           VolumeRecord record, ClusterMap placement,
+                           ClusterMap live, VolumeIoOptions options,
                            std::set<std::pair<uint64_t, std::string>> stale)
     : catalog_(catalog),
       clients_(clients),
       record_(std::move(record)),
-      map_(map),
+      map_(std::move(placement)),
       options_(options),
       generation_(
           record_.attachment.has_value() ? record_.attachment->generation : 0),
       stale_(std::move(stale)),
-      live_(std::make_shared<const ClusterMap>(std::move(map))) {}
+      live_(std::make_shared<const ClusterMap>(std::move(live))) {}
 
 void VolumeClient::UpdateLiveMap(ClusterMap map) {
   auto live = std::make_shared<const ClusterMap>(std::move(map));

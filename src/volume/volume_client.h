@@ -49,6 +49,8 @@ struct VolumeIoOptions {
 // Offsets and lengths are multiples of 4096. Thread-safe.
 class VolumeClient {
  public:
+  // `map` is the current cluster map; chunks are placed with the map the
+  // volume is pinned to (VolumeCatalog::PlacementMap).
   // REQUIRES: record holds an attachment when writes are to be made.
   static absl::StatusOr<std::unique_ptr<VolumeClient>> Open(
       VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
@@ -74,7 +76,8 @@ class VolumeClient {
 
  private:
   VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
-               VolumeRecord record, ClusterMap map, VolumeIoOptions options,
+               VolumeRecord record, ClusterMap placement, ClusterMap live,
+               VolumeIoOptions options,
                std::set<std::pair<uint64_t, std::string>> stale);
 
   // One piece of a request that falls in a single chunk.

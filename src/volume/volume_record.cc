@@ -75,6 +75,7 @@ absl::StatusOr<std::string> EncodeVolumeRecord(const VolumeRecord& r) {
       {"state", std::string(VolumeStateName(r.state))},
       {"createdAt", r.created_at},
       {"generation", r.generation},
+      {"placementEpoch", r.placement_epoch},
   };
   if (r.attachment.has_value()) {
     j["attachment"] = {{"node", r.attachment->node},
@@ -111,6 +112,7 @@ absl::StatusOr<VolumeRecord> DecodeVolumeRecord(absl::string_view json) {
     }
     r.created_at = j.at("createdAt").get<int64_t>();
     r.generation = j.at("generation").get<uint64_t>();
+    r.placement_epoch = j.value("placementEpoch", uint64_t{0});
     if (j.contains("attachment")) {
       const nlohmann::json& a = j.at("attachment");
       r.attachment = Attachment{a.at("node").get<std::string>(),

@@ -44,6 +44,11 @@ struct VolumeRecord {
   // The highest generation ever handed out; the next attach takes +1.
   uint64_t generation = 0;
   std::optional<Attachment> attachment;
+  // The epoch of the cluster map its chunks are placed with, fixed at
+  // creation (pinned in the map history), so that later map changes never
+  // send reads to disks without the data. 0: the current map (records
+  // from before placement was pinned).
+  uint64_t placement_epoch = 0;
 
   bool operator==(const VolumeRecord&) const = default;
 };

@@ -418,6 +418,44 @@ TEST_F(VolumeTest, DaemonsRecoverDetachedVolumesByThemselves) {
   ExpectReplicasHold("vol-auto", 2, data);
 }
 
+TEST_F(VolumeTest, MapChangesNeverSendReadsToDisksWithoutTheData) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-p", 8 * kChunk)).ok());
+  std::vector<uint8_t> data = Random(8 * kChunk, 15);
+  {
+    auto client = AttachWriter("vol-p", "h1");
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Write(0, data).ok());
+  }
+  ASSERT_TRUE(catalog_->Detach("vol-p", "h1").ok());
+  ClusterMap before = Map();
+  auto record = catalog_->Get("vol-p");
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->placement_epoch, before.epoch());
+
+  // Take one of h1's disks out: in the new map some chunks would be
+  // placed on h1's other disk, which does not hold them.
+  ASSERT_TRUE(
+      SetDiskIn(pool_->client(), before.disks()[0].disk_id, false).ok());
+  ClusterMap after = Map();
+  ASSERT_GT(after.epoch(), before.epoch());
+  int moved = 0;
+  for (uint64_t c = 0; c < 8; ++c) {
+    moved += *PlaceChunk(before, "vol-p", c, 3, FailureDomain::kHost) !=
+             *PlaceChunk(after, "vol-p", c, 3, FailureDomain::kHost);
+  }
+  ASSERT_GT(moved, 0);
+
+  // The volume still reads its data: it is placed with its pinned map.
+  auto client = AttachWriter("vol-p", "h2");
+  ASSERT_NE(client, nullptr);
+  std::vector<uint8_t> back(data.size());
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_TRUE(back == data);
+  // A new volume is placed with the current map.
+  ASSERT_TRUE(catalog_->Create(Shape("vol-q", kChunk)).ok());
+  EXPECT_EQ(catalog_->Get("vol-q")->placement_epoch, after.epoch());
+}
+
 TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
   ASSERT_TRUE(catalog_->Create(Shape("vol-m", 2 * kChunk)).ok());
   auto old_writer = AttachWriter("vol-m", "h1");
