@@ -125,22 +125,40 @@ int Attach(const VolumeOptions& o, EtcdClient* etcd, std::ostream& out,
     }
   });
 
+  int code = 0;
   while (true) {
     int sig = WaitForTerminationSignal();
     out << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
         << ", detaching" << std::endl;
-    absl::Status detached = (*volume)->Detach();
-    if (detached.ok()) break;
-    // Never pull a device out from under a mounted file system.
-    out << "cannot detach yet: " << detached.message()
-        << "; still serving, unmount and stop me again" << std::endl;
+    absl::Status released = (*volume)->ReleaseDevice();
+    if (absl::IsFailedPrecondition(released)) {
+      // Never pull a device out from under a mounted file system.
+      out << "cannot detach yet: " << released.message()
+          << "; still serving, unmount and stop me again" << std::endl;
+      continue;
+    }
+    stop.Notify();
+    recoverer.join();
+    if (!released.ok()) {
+      code = Fail(err, absl::StrCat("releasing the device failed: ",
+                                    released.ToString()));
+      break;
+    }
+    absl::Status dropped = (*volume)->Detach();
+    if (!dropped.ok()) {
+      code = Fail(
+          err, absl::StrCat("released the device, but the attachment stays "
+                            "recorded: ",
+                            dropped.ToString(), "; `juke volume detach ", o.id,
+                            " --node=", o.node, "` clears it later"));
+      break;
+    }
+    out << "detached volume " << o.id << " from " << o.node << std::endl;
+    break;
   }
-  stop.Notify();
-  recoverer.join();
-  out << "detached volume " << o.id << " from " << o.node << std::endl;
   unlink(LockPath(o).c_str());
   close(lock);
-  return 0;
+  return code;
 }
 
 // Stops this machine's attach agent of the volume, or drops a dead one's

@@ -54,6 +54,11 @@ EtcdLeaseKeeper::EtcdLeaseKeeper(EtcdClient* client, int64_t id,
 
 EtcdLeaseKeeper::~EtcdLeaseKeeper() { Stop().IgnoreError(); }
 
+absl::Time EtcdLeaseKeeper::renewed_at() const {
+  absl::MutexLock lock(&mu_);
+  return renewed_at_;
+}
+
 absl::Status EtcdLeaseKeeper::status() const {
   absl::MutexLock lock(&mu_);
   return status_;

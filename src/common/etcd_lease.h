@@ -59,6 +59,9 @@ class EtcdLeaseKeeper {
   // FailedPrecondition after Stop() or Abandon().
   absl::Status status() const;
   bool alive() const { return status().ok(); }
+  // When the last answered keep-alive was sent: the lease lives at least
+  // until a TTL after it.
+  absl::Time renewed_at() const;
 
   // Stops the keep-alives and revokes the lease, so that its keys vanish at
   // once (a graceful shutdown). Revoking a lease that has already expired

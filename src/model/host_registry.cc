@@ -149,6 +149,12 @@ void HostRegistry::Abandon() {
   host_id_.clear();
 }
 
+absl::Time HostRegistry::lease_renewed_at() const {
+  absl::MutexLock lock(&mu_);
+  if (lease_ == nullptr || !lease_->alive()) return absl::InfinitePast();
+  return lease_->renewed_at();
+}
+
 int64_t HostRegistry::lease_id() const {
   absl::MutexLock lock(&mu_);
   return lease_ == nullptr ? 0 : lease_->id();

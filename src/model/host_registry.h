@@ -67,6 +67,9 @@ class HostRegistry {
 
   // The lease of the alive key, 0 when not registered.
   int64_t lease_id() const;
+  // When the lease was last renewed (EtcdLeaseKeeper::renewed_at());
+  // InfinitePast when not registered or the lease was lost.
+  absl::Time lease_renewed_at() const;
 
  private:
   // Takes a lease and writes record and alive key unless another lease

@@ -83,6 +83,7 @@ grpc::Status ChunkServiceImpl::WriteChunk(grpc::ServerContext*,
                                           v1::WriteChunkResponse* resp) {
   CallScope call(metrics_, "WriteChunk");
   absl::Status status = CheckChunkRef(req->disk_id(), req->has_chunk());
+  if (status.ok() && gate_ != nullptr) status = gate_();
   if (status.ok() && req->data().size() > kMaxTransferBytes) {
     status = absl::InvalidArgumentError(
         absl::StrCat("data is ", req->data().size(), " bytes; at most ",
@@ -132,6 +133,7 @@ grpc::Status ChunkServiceImpl::DeleteChunk(grpc::ServerContext*,
                                            v1::DeleteChunkResponse*) {
   CallScope call(metrics_, "DeleteChunk");
   absl::Status status = CheckChunkRef(req->disk_id(), req->has_chunk());
+  if (status.ok() && gate_ != nullptr) status = gate_();
   if (!status.ok()) return call.Finish(status);
   return call.Finish(
       node_->Delete(req->disk_id(), KeyOf(req->chunk()), req->generation()));

@@ -1,5 +1,10 @@
 #pragma once
 
+#include <functional>
+#include <utility>
+
+#include "absl/status/status.h"
+
 #include "juke/storage/v1/storage.grpc.pb.h"
 
 #include "src/storage/storage_metrics.h"
@@ -17,8 +22,14 @@ inline constexpr uint64_t kMaxTransferBytes = 4ull << 20;
 // the metrics are owned.
 class ChunkServiceImpl final : public v1::ChunkService::Service {
  public:
-  ChunkServiceImpl(StorageNode* node, StorageMetrics* metrics)
-      : node_(node), metrics_(metrics) {}
+  // Says whether this host may take writes now; OK, or the error to
+  // answer writes and deletes with.
+  using WriteGate = std::function<absl::Status()>;
+
+  // A null `gate` lets every write through.
+  ChunkServiceImpl(StorageNode* node, StorageMetrics* metrics,
+                   WriteGate gate = nullptr)
+      : node_(node), metrics_(metrics), gate_(std::move(gate)) {}
 
   grpc::Status WriteChunk(grpc::ServerContext* ctx,
                           const v1::WriteChunkRequest* req,
@@ -42,6 +53,7 @@ class ChunkServiceImpl final : public v1::ChunkService::Service {
  private:
   StorageNode* const node_;
   StorageMetrics* const metrics_;
+  const WriteGate gate_;
 };
 
 }  // namespace juke::storage

@@ -159,6 +159,45 @@ struct StorageDaemon::State {
   std::condition_variable cv;
   bool stopping = false;  // guarded by mu
   std::thread refresher;
+  // The lease under which this daemon last read every fence from etcd.
+  // Writes are taken only under it: after a lost lease the pool may have
+  // counted this host down and moved volumes without fencing it.
+  std::atomic<int64_t> synced_lease{0};
+
+  // ChunkServiceImpl's gate: no writes unless the fences are current and
+  // the lease is certainly still alive in etcd. It is renewed every TTL/3;
+  // refusing from half a TTL after the last renewal leaves a margin before
+  // etcd can expire it.
+  absl::Status WriteGate() const {
+    const int64_t lease = registry->lease_id();
+    if (lease == 0 || lease != synced_lease.load()) {
+      return absl::UnavailableError(
+          "this host is rejoining the pool and has not yet learnt every "
+          "volume's fence from etcd; try another replica");
+    }
+    const absl::Duration quiet = absl::Now() - registry->lease_renewed_at();
+    if (quiet > absl::Seconds(config.lease_ttl_seconds) / 2) {
+      return absl::UnavailableError(absl::StrCat(
+          "this host has not reached etcd for ",
+          absl::FormatDuration(absl::Trunc(quiet, absl::Milliseconds(1))),
+          "; it takes no writes until it does, since the pool may count it "
+          "down and have moved volumes"));
+    }
+    return absl::OkStatus();
+  }
+
+  // After registering again on a new lease: learn the fences first.
+  void ResyncFencesIfNeeded() {
+    const int64_t lease = registry->lease_id();
+    if (lease == 0 || lease == synced_lease.load()) return;
+    absl::Status s = SyncFences(*etcd, node.get());
+    if (!s.ok()) {
+      JUKE_LOG_WARN(Log(), "Fence sync after a new lease failed err={}", s);
+      return;
+    }
+    synced_lease = lease;
+    JUKE_LOG_INFO(Log(), "Taking writes again leaseID={}", lease);
+  }
   std::thread recoverer;
   std::unique_ptr<RateLimiter> recovery_limiter;
 
@@ -175,6 +214,7 @@ struct StorageDaemon::State {
       if (!s.ok()) {
         JUKE_LOG_WARN(Log(), "Registration refresh failed err={}", s);
       }
+      ResyncFencesIfNeeded();
       lock.lock();
     }
   }
@@ -265,10 +305,12 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
   JUKE_ASSIGN_OR_RETURN(
       s->etcd, EtcdClient::Create(absl::StrJoin(config.etcd_endpoints, ",")));
   JUKE_RETURN_IF_ERROR(SyncFences(*s->etcd, s->node.get()));
+  s->registry = std::make_unique<HostRegistry>(s->etcd.get());
 
   // The chunk service, with the standard gRPC health service beside it.
-  s->service =
-      std::make_unique<ChunkServiceImpl>(s->node.get(), s->metrics.get());
+  State* raw = s.get();
+  s->service = std::make_unique<ChunkServiceImpl>(
+      s->node.get(), s->metrics.get(), [raw] { return raw->WriteGate(); });
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -290,7 +332,6 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
 
   // Announce the host: its record stays while it is down, its liveness key
   // lives on a lease that ends when this process does.
-  s->registry = std::make_unique<HostRegistry>(s->etcd.get());
   std::vector<DiskInfo> disks = s->node->Disks();
   s->metrics->UpdateDisks(disks);
   JUKE_RETURN_IF_ERROR(Annotate(
@@ -299,7 +340,10 @@ absl::StatusOr<std::unique_ptr<StorageDaemon>> StorageDaemon::Start(
                    config.lease_ttl_seconds),
       "register in etcd"));
 
-  State* raw = s.get();
+  // A volume attached while this host was not yet registered skipped it
+  // when fencing: read the fences again now that it counts as up.
+  JUKE_RETURN_IF_ERROR(SyncFences(*s->etcd, s->node.get()));
+  s->synced_lease = s->registry->lease_id();
   s->refresher = std::thread([raw] { raw->RefreshLoop(); });
   if (config.recovery_interval_seconds > 0) {
     s->recovery_limiter =

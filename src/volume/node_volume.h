@@ -64,9 +64,11 @@ class NodeVolume {
   // then makes one recovery pass over the volume's stale replicas.
   absl::StatusOr<RecoveryProgress> RecoverStale(RateLimiter* limiter);
 
-  // Releases the block device (FailedPrecondition, with everything left
-  // working, while it is mounted) and then the catalog attachment.
-  // Idempotent.
+  // Releases the block device: flush, loop device, FUSE. FailedPrecondition,
+  // with everything left working, while it is mounted. Idempotent.
+  absl::Status ReleaseDevice() { return attachment_->Detach(); }
+
+  // ReleaseDevice(), then drops the attachment in the catalog. Idempotent.
   absl::Status Detach();
 
  private:

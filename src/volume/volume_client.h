@@ -116,10 +116,9 @@ class VolumeClient {
 // older writer can write again, before a new writer starts. A daemon that
 // cannot be reached is retried until it is fenced or the pool marks its
 // host down (its lease ran out): a daemon learns every fence from etcd
-// before it serves again. Unavailable if neither happens within `wait`.
-// TODO: a daemon cut off from etcd but still reachable by the old writer
-// keeps serving until it restarts; it should stop taking writes once its
-// lease is lost.
+// before it serves again, and one cut off from etcd stops taking writes
+// half a lease TTL after it last reached etcd, before the pool can count
+// it down. Unavailable if neither happens within `wait`.
 absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
                                    const ClusterMap& map,
                                    absl::string_view volume_id,

@@ -24,6 +24,7 @@
 
 #include "src/common/checksum.h"
 #include "src/model/host_registry.h"
+#include "src/model/keys.h"
 
 #include "tests/testing/etcd_process.h"
 #include "tests/testing/subprocess.h"
@@ -259,6 +260,38 @@ TEST_F(StoragePoolTest, FenceHoldsAcrossAHardRestart) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, data);
   EXPECT_TRUE(Write(h1, disk, "vol-f", 0, Pattern(4096, 9), 5).ok());
+}
+
+TEST_F(StoragePoolTest, HostCutOffFromEtcdTakesNoWritesUntilItKnowsTheFences) {
+  Host& h1 = host(0);
+  std::string disk = DiskIds(h1)[0];
+  ASSERT_TRUE(Write(h1, disk, "vol-g", 0, Pattern(4096, 1), 3).ok());
+
+  // h1 freezes (as if cut off) long enough for its lease to run out; the
+  // pool counts it down. Meanwhile the volume moves: the new attachment's
+  // generation goes to etcd, and h1, being down, is not told.
+  ASSERT_TRUE(h1.process->Kill(SIGSTOP).ok());
+  WaitForHost("h1", false, absl::Seconds(15));
+  ASSERT_TRUE(client_->Put(FenceKey("vol-g"), "9").ok());
+  ASSERT_TRUE(h1.process->Kill(SIGCONT).ok());
+
+  // Back, h1 must not take the old writer's write before it knows.
+  grpc::Status first = Write(h1, disk, "vol-g", 0, Pattern(4096, 2), 3);
+  EXPECT_FALSE(first.ok()) << "a write of a moved volume was taken";
+  // Once it has a new lease and has read the fences, it takes the new
+  // writer's writes and refuses the old one's.
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  grpc::Status current;
+  do {
+    absl::SleepFor(absl::Milliseconds(200));
+    current = Write(h1, disk, "vol-g", 0, Pattern(4096, 3), 9);
+  } while (!current.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(current.ok()) << current.error_message();
+  EXPECT_EQ(Write(h1, disk, "vol-g", 0, Pattern(4096, 4), 3).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  auto back = Read(h1, disk, "vol-g", 0, 4096);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, Pattern(4096, 3));
 }
 
 TEST_F(StoragePoolTest, BadRequestsGetClearCodesAndChangeNothing) {
