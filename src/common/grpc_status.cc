@@ -1,5 +1,6 @@
 #include "src/common/grpc_status.h"
 
+#include <chrono>
 #include <string>
 
 namespace juke {
@@ -14,6 +15,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
+}
+
+void SetDeadlineAfter(grpc::ClientContext* context, absl::Duration timeout) {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        absl::ToChronoMilliseconds(timeout));
 }
 
 }  // namespace juke

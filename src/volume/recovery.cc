@@ -27,11 +27,6 @@ Logger Log() {
 // The most one request carries.
 constexpr uint64_t kMaxPiece = 4ull << 20;
 
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(timeout));
-}
-
 v1::ChunkId ChunkOf(const VolumeRecord& record, uint64_t chunk) {
   v1::ChunkId id;
   id.set_volume_id(record.id);
@@ -51,7 +46,7 @@ absl::StatusOr<uint64_t> VersionOn(v1::ChunkService::Stub* stub,
   req.set_length(kBlockSize);
   v1::ReadChunkResponse resp;
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
+  SetDeadlineAfter(&ctx, timeout);
   absl::Status s = FromGrpcStatus(stub->ReadChunk(&ctx, req, &resp));
   if (absl::IsNotFound(s)) return 0;
   JUKE_RETURN_IF_ERROR(s);
@@ -115,7 +110,7 @@ absl::StatusOr<uint64_t> CopyReplica(
       read.set_length(piece);
       v1::ReadChunkResponse data;
       grpc::ClientContext rctx;
-      SetDeadline(&rctx, rpc_timeout);
+      SetDeadlineAfter(&rctx, rpc_timeout);
       absl::Status s =
           FromGrpcStatus(source_stub->ReadChunk(&rctx, read, &data));
       if (s.ok()) {
@@ -150,7 +145,7 @@ absl::StatusOr<uint64_t> CopyReplica(
       write.set_expected_version(version);
       v1::WriteChunkResponse written;
       grpc::ClientContext wctx;
-      SetDeadline(&wctx, rpc_timeout);
+      SetDeadlineAfter(&wctx, rpc_timeout);
       JUKE_RETURN_IF_ERROR(Annotate(
           FromGrpcStatus(target_stub->WriteChunk(&wctx, write, &written)),
           what));

@@ -28,11 +28,6 @@ Logger Log() {
   return log;
 }
 
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(timeout));
-}
-
 // The outcome of one replica's write.
 struct ReplicaWrite {
   std::string disk_id;
@@ -155,7 +150,7 @@ absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
     req.set_length(out.size());
     v1::ReadChunkResponse resp;
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.rpc_timeout);
+    SetDeadlineAfter(&ctx, options_.rpc_timeout);
     absl::Status s = FromGrpcStatus(
         clients_->For(disk->address)->ReadChunk(&ctx, req, &resp));
 
@@ -246,7 +241,7 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
       mine.set_disk_id(disk_id);
       v1::WriteChunkResponse resp;
       grpc::ClientContext ctx;
-      SetDeadline(&ctx, options_.rpc_timeout);
+      SetDeadlineAfter(&ctx, options_.rpc_timeout);
       return FromGrpcStatus(stub->WriteChunk(&ctx, mine, &resp));
     }));
   }
@@ -353,7 +348,7 @@ absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
       req.set_generation(generation);
       v1::FenceVolumeResponse resp;
       grpc::ClientContext ctx;
-      SetDeadline(&ctx, absl::Seconds(5));
+      SetDeadlineAfter(&ctx, absl::Seconds(5));
       absl::Status s = FromGrpcStatus(
           clients->For(it->first)->FenceVolume(&ctx, req, &resp));
       if (s.ok()) {
@@ -412,7 +407,7 @@ absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,
       list.set_page_token(token);
       v1::ListChunksResponse listed;
       grpc::ClientContext ctx;
-      SetDeadline(&ctx, absl::Seconds(10));
+      SetDeadlineAfter(&ctx, absl::Seconds(10));
       JUKE_RETURN_IF_ERROR(
           FromGrpcStatus(stub->ListChunks(&ctx, list, &listed)));
       for (const v1::ChunkInfo& c : listed.chunks()) {
@@ -422,7 +417,7 @@ absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,
         del.set_generation(generation);
         v1::DeleteChunkResponse resp;
         grpc::ClientContext dctx;
-        SetDeadline(&dctx, absl::Seconds(10));
+        SetDeadlineAfter(&dctx, absl::Seconds(10));
         absl::Status s = FromGrpcStatus(stub->DeleteChunk(&dctx, del, &resp));
         if (!s.ok() && !absl::IsNotFound(s)) return s;
       }
