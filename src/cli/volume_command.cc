@@ -25,6 +25,7 @@
 #include "src/common/signals.h"
 #include "src/model/map_store.h"
 #include "src/node/attachment.h"
+#include "src/volume/mover.h"
 #include "src/volume/node_volume.h"
 #include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
@@ -53,6 +54,31 @@ constexpr char kHeader[] =
 
 std::string Plural(uint64_t n, absl::string_view one, absl::string_view many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+// One line about a move pass, or "" when there is nothing to say.
+std::string DescribeMove(const MoveProgress& p) {
+  if (p.phase.empty()) return "";
+  if (p.phase == "done") {
+    return absl::StrCat(
+        "move to map epoch ", p.to_epoch,
+        " finished: ", Plural(p.dropped, "old copy", "old copies"), " dropped");
+  }
+  std::string line;
+  if (p.phase == "copying") {
+    line = absl::StrCat("moving from map epoch ", p.from_epoch, " to ",
+                        p.to_epoch, ": ", Plural(p.chunks, "chunk", "chunks"),
+                        ", ", Plural(p.copied, "copy", "copies"), " made (",
+                        HumanBytes(p.bytes), ")");
+  } else {
+    line = absl::StrCat("moved to map epoch ", p.to_epoch, ", dropping the ",
+                        "copies of epoch ", p.from_epoch, ": ", p.dropped,
+                        " dropped");
+  }
+  if (p.waiting > 0 || !p.reason.empty()) {
+    absl::StrAppend(&line, ", ", p.waiting, " waiting (", p.reason, ")");
+  }
+  return line;
 }
 
 // The attach agent's lock: <state-dir>/<id>.lock, held (flock) for as long
@@ -107,6 +133,7 @@ int Attach(const VolumeOptions& o, EtcdClient* etcd, std::ostream& out,
   RateLimiter limiter(o.recovery_rate_mib << 20);
   std::thread recoverer([&] {
     uint64_t last_pending = 0;
+    std::string last_move;
     while (!stop.WaitForNotificationWithTimeout(absl::Seconds(2))) {
       absl::StatusOr<RecoveryProgress> p = (*volume)->RecoverStale(&limiter);
       if (!p.ok()) {
@@ -122,6 +149,16 @@ int Attach(const VolumeOptions& o, EtcdClient* etcd, std::ostream& out,
             << std::endl;
       }
       last_pending = pending;
+
+      absl::StatusOr<MoveProgress> m = (*volume)->Move(&limiter);
+      if (!m.ok()) {
+        out << "move: " << m.status().message() << std::endl;
+        if (absl::IsFailedPrecondition(m.status())) return;  // fenced
+        continue;
+      }
+      std::string line = DescribeMove(*m);
+      if (!line.empty() && line != last_move) out << line << std::endl;
+      last_move = line;
     }
   });
 
@@ -226,6 +263,23 @@ int Recover(const VolumeOptions& o, EtcdClient* etcd, VolumeCatalog* catalog,
     }
   }
   out << "volume " << o.id << ": every written replica is current\n";
+
+  // Then the move to the current map's placement, if one is due.
+  while (true) {
+    absl::StatusOr<ClusterMap> map = RefreshMap(*etcd);
+    if (!map.ok()) return Fail(err, map.status().ToString());
+    absl::StatusOr<MoveProgress> p = MoveVolume(
+        catalog, &clients, *map, o.id, nullptr, &limiter, absl::Seconds(10));
+    if (!p.ok()) return Fail(err, p.status().ToString());
+    std::string line = DescribeMove(*p);
+    if (!line.empty()) out << "recover " << o.id << ": " << line << std::endl;
+    if (p->phase.empty() || p->phase == "done") break;
+    if (p->waiting > 0) {
+      return Fail(err, absl::StrCat("the move cannot go on now: ", p->reason,
+                                    "; try again later"));
+    }
+  }
+  out << "volume " << o.id << ": placed as the current cluster map says\n";
   return 0;
 }
 
@@ -314,6 +368,17 @@ int RunVolume(const VolumeOptions& o, std::ostream& out, std::ostream& err) {
       for (const auto& [chunk, disk] : *marks) {
         out << "  chunk " << chunk << " on disk " << disk << "\n";
       }
+    }
+    if (v->moving_to_epoch != 0) {
+      out << "placement: moving from map epoch " << v->placement_epoch << " to "
+          << v->moving_to_epoch
+          << " (copying chunks to their new disks; `juke volume recover "
+          << o.id << "` shows the progress)\n";
+    } else if (v->leaving_epoch != 0) {
+      out << "placement: map epoch " << v->placement_epoch
+          << ", dropping the old copies of epoch " << v->leaving_epoch << "\n";
+    } else {
+      out << "placement: map epoch " << v->placement_epoch << "\n";
     }
     return 0;
   }

@@ -24,6 +24,7 @@
 #include "src/storage/chunk_service.h"
 #include "src/storage/storage_metrics.h"
 #include "src/storage/storage_node.h"
+#include "src/volume/mover.h"
 #include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 
@@ -220,6 +221,16 @@ struct StorageDaemon::State {
   }
 
   void RecoveryLoop();
+
+  // Whether this daemon moves the detached volumes when the map changes:
+  // the one on the up host with the smallest id does, so that the work is
+  // done once (two movers would still be safe, only wasteful).
+  bool IsMover(const ClusterMap& map) const {
+    for (const MapDisk& d : map.disks()) {
+      if (d.up && d.host_id < config.host_id) return false;
+    }
+    return true;
+  }
 };
 
 // Every recovery interval: one pass over the volumes no writer holds,
@@ -256,6 +267,29 @@ void StorageDaemon::State::RecoveryLoop() {
           continue;
         }
         total += *p;
+      }
+    }
+    if (s.ok() && IsMover(*map)) {
+      for (const VolumeRecord& v : *volumes) {
+        {
+          std::lock_guard<std::mutex> guard(mu);
+          if (stopping) break;
+        }
+        absl::StatusOr<MoveProgress> p =
+            MoveVolume(&catalog, &clients, *map, v.id, nullptr,
+                       recovery_limiter.get(), absl::Seconds(10));
+        if (!p.ok()) {
+          s = p.status();
+          continue;
+        }
+        if (!p->phase.empty()) {
+          JUKE_LOG_INFO(Log(),
+                        "Move pass volumeID={} phase={} fromEpoch={} "
+                        "toEpoch={} chunks={} copied={} dropped={} "
+                        "waiting={} reason={}",
+                        v.id, p->phase, p->from_epoch, p->to_epoch, p->chunks,
+                        p->copied, p->dropped, p->waiting, p->reason);
+        }
       }
     }
     if (!s.ok()) {

@@ -64,6 +64,12 @@ class NodeVolume {
   // then makes one recovery pass over the volume's stale replicas.
   absl::StatusOr<RecoveryProgress> RecoverStale(RateLimiter* limiter);
 
+  // One pass of the volume's move when the map changed (mover.h), with the
+  // map RecoverStale() last learnt.
+  absl::StatusOr<MoveProgress> Move(RateLimiter* limiter) {
+    return backend_->client().Move(limiter);
+  }
+
   // Releases the block device: flush, loop device, FUSE. FailedPrecondition,
   // with everything left working, while it is mounted. Idempotent.
   absl::Status ReleaseDevice() { return attachment_->Detach(); }

@@ -71,29 +71,44 @@ absl::StatusOr<uint64_t> CopyReplica(
     const ClusterMap& live, const VolumeRecord& record, uint64_t chunk,
     const std::string& target, const std::set<std::string>& stale,
     uint64_t generation, RateLimiter* limiter, absl::Duration rpc_timeout) {
-  const std::string what = absl::StrCat("recover volume ", record.id, " chunk ",
-                                        chunk, " on ", target);
   JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas,
                         PlaceChunk(placement, record.id, chunk, record.replicas,
                                    record.failure_domain));
+  if (std::find(replicas.begin(), replicas.end(), target) == replicas.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "recover volume ", record.id, " chunk ", chunk, " on ", target,
+        ": not a replica of the chunk under map epoch ", placement.epoch()));
+  }
+  std::vector<std::string> sources;
+  for (const std::string& r : replicas) {
+    if (r != target && stale.count(r) == 0) sources.push_back(r);
+  }
+  return CopyChunk(clients, live, record, chunk, sources, target, generation,
+                   limiter, rpc_timeout);
+}
+
+absl::StatusOr<uint64_t> CopyChunk(ChunkClientPool* clients,
+                                   const ClusterMap& live,
+                                   const VolumeRecord& record, uint64_t chunk,
+                                   const std::vector<std::string>& sources,
+                                   const std::string& target,
+                                   uint64_t generation, RateLimiter* limiter,
+                                   absl::Duration rpc_timeout) {
+  const std::string what =
+      absl::StrCat("copy volume ", record.id, " chunk ", chunk, " to ", target);
   const MapDisk* to = live.FindDisk(target);
-  if (to == nullptr ||
-      std::find(replicas.begin(), replicas.end(), target) == replicas.end()) {
+  if (to == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat(what, ": not a replica of the chunk under map epoch ",
-                     placement.epoch()));
+        absl::StrCat(what, ": the cluster map has no such disk"));
   }
   v1::ChunkService::Stub* target_stub = clients->For(to->address);
 
   absl::Status last = absl::FailedPreconditionError(
       absl::StrCat(what, ": no current replica is up"));
   bool any_absent = false;
-  for (const std::string& source : replicas) {
+  for (const std::string& source : sources) {
     const MapDisk* from = live.FindDisk(source);
-    if (source == target || stale.count(source) > 0 || from == nullptr ||
-        !from->up) {
-      continue;
-    }
+    if (source == target || from == nullptr || !from->up) continue;
     v1::ChunkService::Stub* source_stub = clients->For(from->address);
     JUKE_ASSIGN_OR_RETURN(
         uint64_t version,

@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -58,6 +59,16 @@ absl::StatusOr<uint64_t> CopyReplica(
     const ClusterMap& live, const VolumeRecord& record, uint64_t chunk,
     const std::string& target, const std::set<std::string>& stale,
     uint64_t generation, RateLimiter* limiter, absl::Duration rpc_timeout);
+
+// Copies the whole chunk onto `target` from the first of `sources` that is
+// up in `live` and holds it, as CopyReplica() does.
+absl::StatusOr<uint64_t> CopyChunk(ChunkClientPool* clients,
+                                   const ClusterMap& live,
+                                   const VolumeRecord& record, uint64_t chunk,
+                                   const std::vector<std::string>& sources,
+                                   const std::string& target,
+                                   uint64_t generation, RateLimiter* limiter,
+                                   absl::Duration rpc_timeout);
 
 // One pass over the stale marks of volume `id` whose disk `accept` takes,
 // for a volume that no writer holds (one that is held is counted waiting:

@@ -1,5 +1,6 @@
 #include "src/volume/volume_catalog.h"
 
+#include <set>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -27,6 +28,15 @@ constexpr int kMaxAttempts = 20;
 bool SameShape(const VolumeRecord& a, const VolumeRecord& b) {
   return a.size_bytes == b.size_bytes && a.replicas == b.replicas &&
          a.failure_domain == b.failure_domain && a.chunk_size == b.chunk_size;
+}
+
+// The map epochs the volume places chunks with, and so keeps pinned.
+std::set<uint64_t> PinnedEpochs(const VolumeRecord& r) {
+  std::set<uint64_t> epochs;
+  for (uint64_t e : {r.placement_epoch, r.moving_to_epoch, r.leaving_epoch}) {
+    if (e != 0) epochs.insert(e);
+  }
+  return epochs;
 }
 
 }  // namespace
@@ -200,15 +210,18 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,
 
 absl::StatusOr<ClusterMap> VolumeCatalog::PlacementMap(
     const VolumeRecord& record, const ClusterMap& live) {
-  if (record.placement_epoch == 0 || record.placement_epoch == live.epoch()) {
-    return live;
-  }
-  absl::StatusOr<ClusterMap> pinned =
-      MapStore(etcd_).LoadEpoch(record.placement_epoch);
+  return EpochMap(record.id, record.placement_epoch, live);
+}
+
+absl::StatusOr<ClusterMap> VolumeCatalog::EpochMap(absl::string_view id,
+                                                   uint64_t epoch,
+                                                   const ClusterMap& live) {
+  if (epoch == 0 || epoch == live.epoch()) return live;
+  absl::StatusOr<ClusterMap> pinned = MapStore(etcd_).LoadEpoch(epoch);
   if (absl::IsNotFound(pinned.status())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "volume ", record.id, " is placed with cluster map epoch ",
-        record.placement_epoch, ", which the map history no longer holds"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", id, " is placed with cluster map epoch ", epoch,
+                     ", which the map history no longer holds"));
   }
   JUKE_RETURN_IF_ERROR(pinned.status());
   if (pinned->SamePlacement(live)) return live;
@@ -225,6 +238,27 @@ absl::StatusOr<ClusterMap> VolumeCatalog::PlacementMap(
     d.up = now->up;
   }
   return ClusterMap::Create(pinned->epoch(), std::move(disks));
+}
+
+absl::StatusOr<bool> VolumeCatalog::ReplaceIfUnchanged(
+    const VersionedVolume& current, const VolumeRecord& next,
+    const std::vector<std::string>& drop_keys) {
+  const std::string& id = current.record.id;
+  JUKE_ASSIGN_OR_RETURN(std::string value, EncodeVolumeRecord(next));
+  std::set<uint64_t> before = PinnedEpochs(current.record);
+  std::set<uint64_t> after = PinnedEpochs(next);
+  EtcdTxn txn;
+  txn.IfModRevision(VolumeKey(id), EtcdCompareOp::kEqual, current.mod_revision)
+      .ThenPut(VolumeKey(id), value);
+  for (uint64_t e : after) {
+    if (before.count(e) == 0) txn.ThenPut(MapPinKey(e, id), "");
+  }
+  for (uint64_t e : before) {
+    if (after.count(e) == 0) txn.ThenDelete(MapPinKey(e, id));
+  }
+  for (const std::string& key : drop_keys) txn.ThenDelete(key);
+  JUKE_ASSIGN_OR_RETURN(EtcdTxnResult result, etcd_->Txn(txn));
+  return result.succeeded;
 }
 
 absl::Status VolumeCatalog::Detach(absl::string_view id,
@@ -258,9 +292,8 @@ absl::Status VolumeCatalog::Remove(absl::string_view id) {
   EtcdTxn txn;
   // The fence key stays: a daemon that comes back must still refuse any
   // writer that held the volume.
-  txn.ThenDelete(VolumeKey(id))
-      .ThenDeletePrefix(StaleVolumePrefix(id))
-      .ThenDelete(MapPinKey(record->placement_epoch, id));
+  txn.ThenDelete(VolumeKey(id)).ThenDeletePrefix(StaleVolumePrefix(id));
+  for (uint64_t e : PinnedEpochs(*record)) txn.ThenDelete(MapPinKey(e, id));
   JUKE_RETURN_IF_ERROR(etcd_->Txn(txn).status());
   JUKE_LOG_INFO(Log(), "Volume removed volumeID={}", id);
   return absl::OkStatus();

@@ -75,6 +75,19 @@ class VolumeCatalog {
   // missing from the history.
   absl::StatusOr<ClusterMap> PlacementMap(const VolumeRecord& record,
                                           const ClusterMap& live);
+  // The same for any epoch the volume pins (placement, moving to or
+  // leaving).
+  absl::StatusOr<ClusterMap> EpochMap(absl::string_view id, uint64_t epoch,
+                                      const ClusterMap& live);
+
+  // Replaces the record with `next` if its key still has the revision of
+  // `current`, in one transaction that also pins the map epochs `next`
+  // uses, unpins those only `current` used and deletes `drop_keys` (stale
+  // marks that no longer matter). Returns false, changing nothing, when the
+  // record changed meanwhile.
+  absl::StatusOr<bool> ReplaceIfUnchanged(
+      const VersionedVolume& current, const VolumeRecord& next,
+      const std::vector<std::string>& drop_keys = {});
 
   // Drops `node`'s attachment; OK when it holds none.
   absl::Status Detach(absl::string_view id, absl::string_view node);

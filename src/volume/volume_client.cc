@@ -40,26 +40,27 @@ absl::StatusOr<std::unique_ptr<VolumeClient>> VolumeClient::Open(
     VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
     ClusterMap map, VolumeIoOptions options) {
   JUKE_ASSIGN_OR_RETURN(auto stale, catalog->StaleMarks(record.id));
-  JUKE_ASSIGN_OR_RETURN(ClusterMap placement,
-                        catalog->PlacementMap(record, map));
+  JUKE_ASSIGN_OR_RETURN(VolumePlacement placement,
+                        LoadVolumePlacement(catalog, record, map));
   return std::unique_ptr<VolumeClient>(new VolumeClient(
       catalog, clients, std::move(record), std::move(placement), std::move(map),
       options, std::move(stale)));
 }
 
 VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
-                           VolumeRecord record, ClusterMap placement,
+                           VolumeRecord record, VolumePlacement placement,
                            ClusterMap live, VolumeIoOptions options,
                            std::set<std::pair<uint64_t, std::string>> stale)
     : catalog_(catalog),
       clients_(clients),
       record_(std::move(record)),
-      map_(std::move(placement)),
       options_(options),
       generation_(
           record_.attachment.has_value() ? record_.attachment->generation : 0),
       stale_(std::move(stale)),
-      live_(std::make_shared<const ClusterMap>(std::move(live))) {}
+      live_(std::make_shared<const ClusterMap>(std::move(live))),
+      placement_(
+          std::make_shared<const VolumePlacement>(std::move(placement))) {}
 
 void VolumeClient::UpdateLiveMap(ClusterMap map) {
   auto live = std::make_shared<const ClusterMap>(std::move(map));
@@ -70,6 +71,11 @@ void VolumeClient::UpdateLiveMap(ClusterMap map) {
 std::shared_ptr<const ClusterMap> VolumeClient::Live() {
   absl::MutexLock lock(&mu_);
   return live_;
+}
+
+std::shared_ptr<const VolumePlacement> VolumeClient::Placement() {
+  absl::MutexLock lock(&mu_);
+  return placement_;
 }
 
 absl::Status VolumeClient::CheckRange(uint64_t offset, uint64_t length) const {
@@ -132,8 +138,7 @@ absl::Status VolumeClient::Write(uint64_t offset,
 absl::Status VolumeClient::ReadInChunk(uint64_t chunk, uint64_t offset,
                                        std::span<uint8_t> out) {
   JUKE_ASSIGN_OR_RETURN(std::vector<std::string> disks,
-                        PlaceChunk(map_, record_.id, chunk, record_.replicas,
-                                   record_.failure_domain));
+                        Placement()->ReadReplicas(record_, chunk));
 
   absl::Status last = absl::UnavailableError("no replica is up and current");
   std::vector<const MapDisk*> bad;  // replicas that returned bad data
@@ -213,8 +218,7 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
   JUKE_RETURN_IF_ERROR(CheckNotFenced());
   absl::ReaderMutexLock chunk_lock(&ChunkLock(chunk));
   JUKE_ASSIGN_OR_RETURN(std::vector<std::string> disks,
-                        PlaceChunk(map_, record_.id, chunk, record_.replicas,
-                                   record_.failure_domain));
+                        Placement()->WriteReplicas(record_, chunk));
 
   v1::WriteChunkRequest req;
   req.mutable_chunk()->set_volume_id(record_.id);
@@ -297,7 +301,7 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
   for (const StaleMark& mark : marks) {
     absl::MutexLock chunk_lock(&ChunkLock(mark.chunk));
     absl::StatusOr<uint64_t> copied = CopyReplica(
-        clients_, map_, *Live(), record_, mark.chunk, mark.disk_id,
+        clients_, Placement()->read, *Live(), record_, mark.chunk, mark.disk_id,
         stale[mark.chunk], generation_, limiter, options_.rpc_timeout);
     if (absl::IsFailedPrecondition(copied.status()) &&
         absl::StrContains(copied.status().message(), "fenced")) {
@@ -329,6 +333,52 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
     stale_.erase({mark.chunk, mark.disk_id});
   }
   return progress;
+}
+
+absl::StatusOr<MoveProgress> VolumeClient::Move(RateLimiter* limiter) {
+  JUKE_RETURN_IF_ERROR(CheckNotFenced());
+  absl::StatusOr<MoveProgress> progress =
+      MoveVolume(catalog_, clients_, *Live(), record_.id, this, limiter,
+                 options_.rpc_timeout);
+  if (absl::IsFailedPrecondition(progress.status()) &&
+      (absl::StrContains(progress.status().message(), "fenced") ||
+       absl::StrContains(progress.status().message(), "no longer attached"))) {
+    absl::MutexLock lock(&mu_);
+    fenced_ = true;
+  }
+  return progress;
+}
+
+absl::Status VolumeClient::WithChunkHeld(uint64_t chunk,
+                                         absl::FunctionRef<absl::Status()> fn) {
+  absl::MutexLock chunk_lock(&ChunkLock(chunk));
+  return fn();
+}
+
+absl::Status VolumeClient::WithWritesHeld(
+    absl::FunctionRef<absl::Status()> fn) {
+  // Always in index order, and no one else holds two at once.
+  for (absl::Mutex& m : chunk_locks_) m.Lock();
+  absl::Status s = fn();
+  for (absl::Mutex& m : chunk_locks_) m.Unlock();
+  return s;
+}
+
+absl::Status VolumeClient::Adopt(const VolumeRecord& record) {
+  std::shared_ptr<const ClusterMap> live = Live();
+  JUKE_ASSIGN_OR_RETURN(VolumePlacement placement,
+                        LoadVolumePlacement(catalog_, record, *live));
+  JUKE_ASSIGN_OR_RETURN(auto stale, catalog_->StaleMarks(record_.id));
+  auto next = std::make_shared<const VolumePlacement>(std::move(placement));
+  absl::MutexLock lock(&mu_);
+  placement_ = std::move(next);
+  stale_ = std::move(stale);
+  return absl::OkStatus();
+}
+
+void VolumeClient::ForgetStale(uint64_t chunk, const std::string& disk_id) {
+  absl::MutexLock lock(&mu_);
+  stale_.erase({chunk, disk_id});
 }
 
 absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
@@ -399,30 +449,21 @@ absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,
       continue;
     }
     auto* stub = clients->For(d.address);
-    std::string token;
-    do {
-      v1::ListChunksRequest list;
-      list.set_disk_id(d.disk_id);
-      list.set_volume_id(std::string(volume_id));
-      list.set_page_token(token);
-      v1::ListChunksResponse listed;
+    JUKE_ASSIGN_OR_RETURN(
+        std::vector<uint64_t> chunks,
+        ListChunkIndexes(stub, d.disk_id, volume_id, absl::Seconds(10)));
+    for (uint64_t chunk : chunks) {
+      v1::DeleteChunkRequest del;
+      del.set_disk_id(d.disk_id);
+      del.mutable_chunk()->set_volume_id(std::string(volume_id));
+      del.mutable_chunk()->set_index(chunk);
+      del.set_generation(generation);
+      v1::DeleteChunkResponse resp;
       grpc::ClientContext ctx;
       SetDeadlineAfter(&ctx, absl::Seconds(10));
-      JUKE_RETURN_IF_ERROR(
-          FromGrpcStatus(stub->ListChunks(&ctx, list, &listed)));
-      for (const v1::ChunkInfo& c : listed.chunks()) {
-        v1::DeleteChunkRequest del;
-        del.set_disk_id(d.disk_id);
-        *del.mutable_chunk() = c.chunk();
-        del.set_generation(generation);
-        v1::DeleteChunkResponse resp;
-        grpc::ClientContext dctx;
-        SetDeadlineAfter(&dctx, absl::Seconds(10));
-        absl::Status s = FromGrpcStatus(stub->DeleteChunk(&dctx, del, &resp));
-        if (!s.ok() && !absl::IsNotFound(s)) return s;
-      }
-      token = listed.next_page_token();
-    } while (!token.empty());
+      absl::Status s = FromGrpcStatus(stub->DeleteChunk(&ctx, del, &resp));
+      if (!s.ok() && !absl::IsNotFound(s)) return s;
+    }
   }
   return result;
 }

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -16,6 +17,7 @@
 #include "src/common/rate_limiter.h"
 #include "src/model/cluster_map.h"
 #include "src/volume/chunk_clients.h"
+#include "src/volume/mover.h"
 #include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 
@@ -47,10 +49,10 @@ struct VolumeIoOptions {
 // copied.
 //
 // Offsets and lengths are multiples of 4096. Thread-safe.
-class VolumeClient {
+class VolumeClient : public MoveHolder {
  public:
-  // `map` is the current cluster map; chunks are placed with the map the
-  // volume is pinned to (VolumeCatalog::PlacementMap).
+  // `map` is the current cluster map; chunks are placed as the record says
+  // (LoadVolumePlacement()).
   // REQUIRES: record holds an attachment when writes are to be made.
   static absl::StatusOr<std::unique_ptr<VolumeClient>> Open(
       VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
@@ -74,9 +76,22 @@ class VolumeClient {
   // a writer attachment or once fenced.
   absl::StatusOr<RecoveryProgress> RecoverStale(RateLimiter* limiter);
 
+  // One pass of the volume's move to the current map's placement, when the
+  // map changed (mover.h): copies each moving chunk with this writer's
+  // writes to it held back, and switches placement with all writes held.
+  absl::StatusOr<MoveProgress> Move(RateLimiter* limiter);
+
+  // MoveHolder, for Move().
+  uint64_t generation() const override { return generation_; }
+  absl::Status WithChunkHeld(uint64_t chunk,
+                             absl::FunctionRef<absl::Status()> fn) override;
+  absl::Status WithWritesHeld(absl::FunctionRef<absl::Status()> fn) override;
+  absl::Status Adopt(const VolumeRecord& record) override;
+  void ForgetStale(uint64_t chunk, const std::string& disk_id) override;
+
  private:
   VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
-               VolumeRecord record, ClusterMap placement, ClusterMap live,
+               VolumeRecord record, VolumePlacement placement, ClusterMap live,
                VolumeIoOptions options,
                std::set<std::pair<uint64_t, std::string>> stale);
 
@@ -89,6 +104,7 @@ class VolumeClient {
   bool IsStale(uint64_t chunk, const std::string& disk);
   absl::Status CheckNotFenced();
   std::shared_ptr<const ClusterMap> Live();
+  std::shared_ptr<const VolumePlacement> Placement();
   // Writes to a chunk hold its lock shared; recovering it holds it
   // exclusively. Chunks share a fixed set of locks.
   absl::Mutex& ChunkLock(uint64_t chunk) {
@@ -99,8 +115,8 @@ class VolumeClient {
 
   VolumeCatalog* const catalog_;
   ChunkClientPool* const clients_;
+  // The volume as opened: its id and shape. Its placement is placement_.
   const VolumeRecord record_;
-  const ClusterMap map_;  // placement
   const VolumeIoOptions options_;
   const uint64_t generation_;
 
@@ -110,6 +126,8 @@ class VolumeClient {
   bool fenced_ ABSL_GUARDED_BY(mu_) = false;
   // Addresses and states of the disks.
   std::shared_ptr<const ClusterMap> live_ ABSL_GUARDED_BY(mu_);
+  // Which disks hold each chunk; changes only with every write held back.
+  std::shared_ptr<const VolumePlacement> placement_ ABSL_GUARDED_BY(mu_);
 };
 
 // Raises the volume's generation on every daemon of the map, so that no

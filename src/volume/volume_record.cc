@@ -77,6 +77,8 @@ absl::StatusOr<std::string> EncodeVolumeRecord(const VolumeRecord& r) {
       {"generation", r.generation},
       {"placementEpoch", r.placement_epoch},
   };
+  if (r.moving_to_epoch != 0) j["movingToEpoch"] = r.moving_to_epoch;
+  if (r.leaving_epoch != 0) j["leavingEpoch"] = r.leaving_epoch;
   if (r.attachment.has_value()) {
     j["attachment"] = {{"node", r.attachment->node},
                        {"readOnly", r.attachment->read_only},
@@ -113,6 +115,8 @@ absl::StatusOr<VolumeRecord> DecodeVolumeRecord(absl::string_view json) {
     r.created_at = j.at("createdAt").get<int64_t>();
     r.generation = j.at("generation").get<uint64_t>();
     r.placement_epoch = j.value("placementEpoch", uint64_t{0});
+    r.moving_to_epoch = j.value("movingToEpoch", uint64_t{0});
+    r.leaving_epoch = j.value("leavingEpoch", uint64_t{0});
     if (j.contains("attachment")) {
       const nlohmann::json& a = j.at("attachment");
       r.attachment = Attachment{a.at("node").get<std::string>(),

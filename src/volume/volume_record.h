@@ -49,6 +49,14 @@ struct VolumeRecord {
   // send reads to disks without the data. 0: the current map (records
   // from before placement was pinned).
   uint64_t placement_epoch = 0;
+  // A move to another epoch's placement (docs/recovery.md, "Moving
+  // chunks"). While `moving_to_epoch` is set, reads use placement_epoch,
+  // writes go to the replicas of both epochs, and the chunks are copied to
+  // their new disks. Once every copy is made, placement_epoch becomes
+  // moving_to_epoch and `leaving_epoch` the old one, until the copies on
+  // the disks it no longer uses are deleted. 0: no move.
+  uint64_t moving_to_epoch = 0;
+  uint64_t leaving_epoch = 0;
 
   bool operator==(const VolumeRecord&) const = default;
 };

@@ -58,6 +58,9 @@ TEST(VolumeRecordTest, JsonRoundTripKeepsEverything) {
   r.generation = 7;
   r.attachment = Attachment{"h2", false, 7, 1700000000};
   r.state = VolumeState::kDeleting;
+  r.placement_epoch = 4;
+  r.moving_to_epoch = 9;
+  r.leaving_epoch = 2;
   absl::StatusOr<std::string> json = EncodeVolumeRecord(r);
   ASSERT_TRUE(json.ok());
   absl::StatusOr<VolumeRecord> back = DecodeVolumeRecord(*json);

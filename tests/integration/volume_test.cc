@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -24,6 +25,7 @@
 
 #include "src/model/map_store.h"
 #include "src/model/placement.h"
+#include "src/volume/mover.h"
 #include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 #include "src/volume/volume_client.h"
@@ -454,6 +456,155 @@ TEST_F(VolumeTest, MapChangesNeverSendReadsToDisksWithoutTheData) {
   // A new volume is placed with the current map.
   ASSERT_TRUE(catalog_->Create(Shape("vol-q", kChunk)).ok());
   EXPECT_EQ(catalog_->Get("vol-q")->placement_epoch, after.epoch());
+}
+
+// The indexes of the volume's chunks on one disk.
+std::vector<uint64_t> ChunksOn(ChunkClientPool* clients, const ClusterMap& map,
+                               const std::string& disk_id,
+                               const std::string& volume) {
+  const MapDisk* disk = map.FindDisk(disk_id);
+  auto chunks = ListChunkIndexes(clients->For(disk->address), disk_id, volume,
+                                 absl::Seconds(10));
+  EXPECT_TRUE(chunks.ok()) << chunks.status();
+  return chunks.ok() ? *chunks : std::vector<uint64_t>{};
+}
+
+// A disk that holds some of the volume's first `chunks` chunks.
+std::string DiskHolding(const ClusterMap& map, const std::string& volume,
+                        uint64_t chunks) {
+  std::map<std::string, int> held;
+  for (uint64_t c = 0; c < chunks; ++c) {
+    auto disks = PlaceChunk(map, volume, c, 3, FailureDomain::kHost);
+    EXPECT_TRUE(disks.ok()) << disks.status();
+    if (!disks.ok()) continue;
+    for (const std::string& d : *disks) ++held[d];
+  }
+  return held.begin()->first;
+}
+
+TEST_F(VolumeTest, DiskOutMovesADetachedVolumesChunksElsewhere) {
+  constexpr uint64_t kChunks = 8;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-out", kChunks * kChunk)).ok());
+  std::vector<uint8_t> data = Random(kChunks * kChunk, 21);
+  {
+    auto client = AttachWriter("vol-out", "h1");
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Write(0, data).ok());
+  }
+  ASSERT_TRUE(catalog_->Detach("vol-out", "h1").ok());
+  ClusterMap before = Map();
+  std::string out = DiskHolding(before, "vol-out", kChunks);
+  ASSERT_FALSE(ChunksOn(&clients_, before, out, "vol-out").empty());
+
+  ASSERT_TRUE(SetDiskIn(pool_->client(), out, false).ok());
+  ClusterMap after = Map();
+  ASSERT_GT(after.epoch(), before.epoch());
+
+  // The daemons move the volume by themselves: copies first, then the
+  // switch, then the old copies go.
+  absl::Time deadline = absl::Now() + absl::Seconds(90);
+  VolumeRecord record;
+  while (absl::Now() < deadline) {
+    record = *catalog_->Get("vol-out");
+    if (record.placement_epoch == after.epoch() &&
+        record.moving_to_epoch == 0 && record.leaving_epoch == 0) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_EQ(record.placement_epoch, after.epoch());
+  EXPECT_EQ(record.moving_to_epoch, 0u);
+  EXPECT_EQ(record.leaving_epoch, 0u);
+
+  EXPECT_TRUE(ChunksOn(&clients_, after, out, "vol-out").empty());
+  EXPECT_TRUE(catalog_->StaleMarks("vol-out")->empty());
+  for (uint64_t c = 0; c < kChunks; ++c) {
+    auto disks = PlaceChunk(after, "vol-out", c, 3, FailureDomain::kHost);
+    ASSERT_TRUE(disks.ok());
+    std::set<std::string> hosts;
+    for (const std::string& d : *disks) {
+      EXPECT_NE(d, out);
+      hosts.insert(after.FindDisk(d)->host_id);
+    }
+    EXPECT_EQ(hosts.size(), 3u) << "chunk " << c;
+  }
+  // Every replica under the new placement is byte-identical to the data.
+  ExpectReplicasHold("vol-out", kChunks, data);
+  // Nothing is left anywhere but on the chunks' replicas.
+  for (const MapDisk& d : after.disks()) {
+    for (uint64_t c : ChunksOn(&clients_, after, d.disk_id, "vol-out")) {
+      auto disks = PlaceChunk(after, "vol-out", c, 3, FailureDomain::kHost);
+      EXPECT_NE(std::find(disks->begin(), disks->end(), d.disk_id),
+                disks->end())
+          << "chunk " << c << " left behind on " << d.disk_id;
+    }
+  }
+}
+
+TEST_F(VolumeTest, WriterMovesItsVolumeWhileWriting) {
+  constexpr uint64_t kChunks = 8;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-mv", kChunks * kChunk)).ok());
+  std::vector<uint8_t> data = Random(kChunks * kChunk, 22);
+  auto client = AttachWriter("vol-mv", "h1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Write(0, data).ok());
+
+  ClusterMap before = Map();
+  std::string out = DiskHolding(before, "vol-mv", kChunks);
+  ASSERT_TRUE(SetDiskIn(pool_->client(), out, false).ok());
+  ClusterMap after = Map();
+  client->UpdateLiveMap(after);
+
+  // Writes go on through the whole move; each lands in `data` once
+  // acknowledged.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    std::mt19937_64 rng(23);
+    uint64_t seed = 100;
+    while (!stop.load()) {
+      uint64_t offset = (rng() % (kChunks * kChunk / 65536)) * 65536;
+      std::vector<uint8_t> piece = Random(65536, seed++);
+      if (client->Write(offset, piece).ok()) {
+        std::copy(piece.begin(), piece.end(), data.begin() + offset);
+        ++writes;
+      } else {
+        ++failures;
+      }
+    }
+  });
+  // Let writes flow before, during and after the copies.
+  while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
+  RateLimiter paced(64ull << 20);
+  MoveProgress progress;
+  uint64_t copied = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(90);
+  while (progress.phase != "done" && absl::Now() < deadline) {
+    auto p = client->Move(&paced);
+    ASSERT_TRUE(p.ok()) << p.status();
+    progress = *p;
+    copied += p->copied;
+  }
+  int during = writes.load();
+  absl::SleepFor(absl::Milliseconds(300));
+  stop = true;
+  writer.join();
+  EXPECT_EQ(progress.phase, "done") << progress.reason;
+  EXPECT_GT(copied, 0u);
+  EXPECT_GT(writes.load(), during);
+  EXPECT_EQ(failures.load(), 0);
+
+  VolumeRecord record = *catalog_->Get("vol-mv");
+  EXPECT_EQ(record.placement_epoch, after.epoch());
+  EXPECT_EQ(record.moving_to_epoch, 0u);
+  EXPECT_EQ(record.leaving_epoch, 0u);
+  EXPECT_TRUE(ChunksOn(&clients_, after, out, "vol-mv").empty());
+  EXPECT_TRUE(catalog_->StaleMarks("vol-mv")->empty());
+  ExpectReplicasHold("vol-mv", kChunks, data);
+  std::vector<uint8_t> back(data.size());
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_TRUE(back == data);
 }
 
 TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
