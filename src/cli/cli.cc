@@ -9,6 +9,7 @@
 
 #include "src/cli/chunk_command.h"
 #include "src/cli/command_line.h"
+#include "src/cli/disk_command.h"
 #include "src/cli/status_command.h"
 #include "src/cli/volume_command.h"
 #include "src/common/logging.h"
@@ -29,6 +30,8 @@ Commands:
             state, capacity, use and chunk count, and totals.
   volume    Create, list, show the health of, attach as a block device,
             detach, recover or delete volumes (see `juke help volume`).
+  disk      Take a disk out of the pool (its data moves to other disks) or
+            bring it back in (see `juke help disk`).
   chunk     Write, read or list raw chunks on one host's disk, to check a
             host by hand (no replication; see `juke help chunk`).
   help      Show this help, or `juke help <command>` for one command.
@@ -121,6 +124,29 @@ Flags:
   --recovery-rate-mib=N     attach, recover: most MiB/s copied to stale
                             replicas (default 64; 0 is no limit)
   --etcd, --timeout         as for every command; see `juke help`.
+)";
+
+constexpr char kDiskUsage[] =
+    R"(juke disk: an admin's decisions about one disk.
+
+Usage:
+  juke disk out DISK
+  juke disk in DISK
+
+out takes the disk out of the cluster map: no new chunk is placed on it,
+and every volume with chunks on it copies them to the disks the new map
+places them on, then switches to the new placement, and only then deletes
+the copies on the disk. The storage daemons move the volumes no one has
+attached; the writer of an attached volume moves its own. The data stays
+fully replicated all along. in brings the disk back; volumes then move
+part of their chunks onto it the same way. DISK is a disk id as `juke
+status` shows it.
+
+`juke volume status ID` shows whether a volume is moving;
+`juke volume recover ID` moves a detached one now and prints the progress.
+
+Flags:
+  --etcd, --timeout  as for every command; see `juke help`.
 )";
 
 constexpr char kChunkUsage[] =
@@ -288,6 +314,30 @@ int Volume(const CommandLine& line, std::ostream& out, std::ostream& err) {
   return RunVolume(o, out, err);
 }
 
+int Disk(const CommandLine& line, std::ostream& out, std::ostream& err) {
+  const std::vector<std::string>& p = line.positional;
+  if (p.size() != 2 || (p[0] != "out" && p[0] != "in")) {
+    return UsageError("disk wants an action, out or in, and one disk id", err);
+  }
+  int code = 0;
+  if (!OnlyFlags(line, {"etcd", "timeout"}, err, &code)) return code;
+  DiskOptions o;
+  o.action = p[0];
+  o.disk_id = p[1];
+  o.etcd_endpoints = DefaultEtcd();
+  if (auto it = line.flags.find("etcd"); it != line.flags.end()) {
+    o.etcd_endpoints = it->second;
+  }
+  if (auto it = line.flags.find("timeout"); it != line.flags.end()) {
+    if (!absl::ParseDuration(it->second, &o.timeout) ||
+        o.timeout <= absl::ZeroDuration()) {
+      return UsageError("--timeout must be a positive duration such as 5s",
+                        err);
+    }
+  }
+  return RunDisk(o, out, err);
+}
+
 int Chunk(const CommandLine& line, std::ostream& out, std::ostream& err) {
   if (line.positional.size() != 1 ||
       (line.positional[0] != "write" && line.positional[0] != "read" &&
@@ -376,6 +426,10 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       out << kVolumeUsage;
       return 0;
     }
+    if (line->positional[0] == "disk") {
+      out << kDiskUsage;
+      return 0;
+    }
     return UsageError(absl::StrCat("no help for unknown command \"",
                                    line->positional[0], "\""),
                       err);
@@ -401,6 +455,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       return 0;
     }
     return Volume(*line, out, err);
+  }
+  if (line->command == "disk") {
+    if (line->help) {
+      out << kDiskUsage;
+      return 0;
+    }
+    return Disk(*line, out, err);
   }
   if (line->command == "chunk") {
     if (line->help) {

@@ -43,6 +43,12 @@ TEST(CliTest, HelpExplainsTheCommands) {
     EXPECT_EQ(r.code, 0);
     EXPECT_THAT(r.out, HasSubstr("--output=text|json"));
   }
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"help", "disk"}, {"disk", "--help"}}) {
+    Result r = RunJuke(args);
+    EXPECT_EQ(r.code, 0);
+    EXPECT_THAT(r.out, HasSubstr("juke disk out DISK"));
+  }
 }
 
 TEST(CliTest, NoCommandPrintsUsageAndFails) {
@@ -64,6 +70,9 @@ TEST(CliTest, UsageErrorsAreExitCodeTwo) {
            {{"status", "extra"}, "status takes no arguments"},
            {{"status", "--etcd=a:1,b:2"}, "juke: --etcd: several etcd"},
            {{"help", "frobnicate"}, "no help for unknown command"},
+           {{"disk", "sideways", "d1"}, "disk wants an action, out or in"},
+           {{"disk", "out"}, "disk wants an action, out or in"},
+           {{"disk", "out", "d1", "--size=1"}, "disk does not take --size"},
        }) {
     Result r = RunJuke(c.args);
     EXPECT_EQ(r.code, 2) << c.args[0];
