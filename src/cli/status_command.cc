@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 
 #include "src/common/etcd_client.h"
+#include "src/model/map_store.h"
 
 namespace juke::cli {
 namespace {
@@ -123,7 +124,8 @@ std::string HumanBytes(uint64_t bytes) {
   return absl::StrFormat("%.1f %s", value, kUnits[unit]);
 }
 
-std::string FormatStatusText(std::vector<HostStatus> hosts) {
+std::string FormatStatusText(std::vector<HostStatus> hosts,
+                             const DiskOverrides& overrides) {
   SortHosts(hosts);
   std::string out;
   if (hosts.empty()) {
@@ -157,9 +159,13 @@ std::string FormatStatusText(std::vector<HostStatus> hosts) {
         rows.push_back({"  (unreadable record: " + h.error + ")"});
       }
       for (const DiskRecord& d : h.record.disks) {
-        rows.push_back({"  " + d.disk_id, d.state, d.path,
-                        HumanBytes(d.capacity_bytes), HumanBytes(d.used_bytes),
-                        HumanBytes(d.available_bytes),
+        auto o = overrides.find(d.disk_id);
+        bool out_of_pool =
+            o != overrides.end() && o->second.in.has_value() && !*o->second.in;
+        rows.push_back({"  " + d.disk_id,
+                        out_of_pool ? absl::StrCat(d.state, ",out") : d.state,
+                        d.path, HumanBytes(d.capacity_bytes),
+                        HumanBytes(d.used_bytes), HumanBytes(d.available_bytes),
                         absl::StrCat(d.chunk_count)});
       }
     }
@@ -216,8 +222,14 @@ int RunStatus(const StatusOptions& options, std::ostream& out,
     return 1;
   }
 
-  out << (options.json ? FormatStatusJson(std::move(*hosts))
-                       : FormatStatusText(std::move(*hosts)));
+  if (options.json) {
+    out << FormatStatusJson(std::move(*hosts));
+    return 0;
+  }
+  // Best effort: without the overrides the table just shows no "out".
+  absl::StatusOr<DiskOverrides> overrides = LoadDiskOverrides(**etcd);
+  out << FormatStatusText(std::move(*hosts),
+                          overrides.ok() ? *overrides : DiskOverrides());
   return 0;
 }
 

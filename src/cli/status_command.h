@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 
+#include "src/model/cluster_map.h"
 #include "src/model/host_registry.h"
 
 // `juke status`: the pool as etcd knows it. Every host, up or down, with
@@ -28,7 +29,9 @@ int RunStatus(const StatusOptions& options, std::ostream& out,
 
 // The human-readable report for `hosts`, grouped by pool and sorted by
 // host id.
-std::string FormatStatusText(std::vector<HostStatus> hosts);
+// A disk an admin took out (`juke disk out`) shows as "<state>,out".
+std::string FormatStatusText(std::vector<HostStatus> hosts,
+                             const DiskOverrides& overrides = {});
 
 // The machine-readable report: {"hosts": [...], "totals": {...}}, each
 // host being its stored record plus "up" (and "error" when unreadable).

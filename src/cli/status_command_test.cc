@@ -87,6 +87,15 @@ TEST(FormatStatusTextTest, ShowsEveryHostDiskAndTotals) {
       "chunks\n");
 }
 
+TEST(FormatStatusTextTest, DisksTakenOutSayOut) {
+  DiskOverrides overrides;
+  overrides["d2"].in = false;
+  overrides["d1"].weight = 3;
+  std::string text = FormatStatusText(SamplePool(), overrides);
+  EXPECT_THAT(text, HasSubstr("  d2       degraded,out  /mnt/d2"));
+  EXPECT_THAT(text, HasSubstr("  d1       healthy       /mnt/d1"));
+}
+
 TEST(FormatStatusTextTest, EmptyPool) {
   EXPECT_EQ(FormatStatusText({}), "No hosts registered.\n");
 }

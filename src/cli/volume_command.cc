@@ -60,9 +60,11 @@ std::string Plural(uint64_t n, absl::string_view one, absl::string_view many) {
 std::string DescribeMove(const MoveProgress& p) {
   if (p.phase.empty()) return "";
   if (p.phase == "done") {
-    return absl::StrCat(
-        "move to map epoch ", p.to_epoch,
-        " finished: ", Plural(p.dropped, "old copy", "old copies"), " dropped");
+    return absl::StrCat("move to map epoch ", p.to_epoch,
+                        " finished: ", Plural(p.copied, "copy", "copies"),
+                        " made (", HumanBytes(p.bytes), "), ",
+                        Plural(p.dropped, "old copy", "old copies"),
+                        " dropped");
   }
   std::string line;
   if (p.phase == "copying") {
