@@ -46,4 +46,6 @@ fi
 if ! command -v go >/dev/null; then
   apt-get install -y -qq --no-install-recommends golang-go >/dev/null
 fi
+# Go programs the tests run (csi-sanity), pinned by version.
+"$(dirname "$0")/install-go-tools.sh"
 echo "install-deps: done"

@@ -245,7 +245,9 @@ absl::StatusOr<bool> Pass::Copy() {
   // Every chunk needs a current replica in the new placement before reads
   // go there.
   JUKE_ASSIGN_OR_RETURN(marks, LoadMarks(catalog, r.id));
-  for (const auto& [c, by_disk] : marks) {
+  for (const auto& entry : marks) {
+    const uint64_t c = entry.first;
+    const std::map<std::string, StaleMark>& by_disk = entry.second;
     JUKE_ASSIGN_OR_RETURN(std::vector<std::string> new_replicas, Place(to, c));
     bool current = std::any_of(
         new_replicas.begin(), new_replicas.end(),

@@ -28,16 +28,20 @@ absl::StatusOr<std::unique_ptr<NodeVolume>> NodeVolume::Attach(
     return absl::InvalidArgumentError("state directory is empty");
   }
   auto catalog = std::make_unique<VolumeCatalog>(etcd);
-  JUKE_ASSIGN_OR_RETURN(VolumeRecord record,
-                        catalog->Attach(id, options.node, /*read_only=*/false,
-                                        options.take_over));
+  JUKE_ASSIGN_OR_RETURN(
+      VolumeRecord record,
+      catalog->Attach(id, options.node, options.read_only, options.take_over));
+  // A reader holds no generation; whoever writes is someone else.
+  if (options.read_only) record.attachment.reset();
   // From here on a failure gives the attachment back. The generation stays
   // taken: generations only go up.
   auto attached = [&]() -> absl::StatusOr<std::unique_ptr<NodeVolume>> {
     JUKE_ASSIGN_OR_RETURN(ClusterMap map, RefreshMap(*etcd));
-    JUKE_RETURN_IF_ERROR(FenceVolumeEverywhere(etcd, clients, map, id,
-                                               record.attachment->generation,
-                                               options.fence_wait));
+    if (!options.read_only) {
+      JUKE_RETURN_IF_ERROR(FenceVolumeEverywhere(etcd, clients, map, id,
+                                                 record.attachment->generation,
+                                                 options.fence_wait));
+    }
     JUKE_ASSIGN_OR_RETURN(
         std::unique_ptr<VolumeClient> client,
         VolumeClient::Open(catalog.get(), clients, record, map, options.io));
@@ -45,25 +49,30 @@ absl::StatusOr<std::unique_ptr<NodeVolume>> NodeVolume::Attach(
     if (mkdir(options.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
       return ErrnoToStatus(errno, absl::StrCat("mkdir ", options.state_dir));
     }
-    JUKE_ASSIGN_OR_RETURN(std::unique_ptr<node::Attachment> attachment,
-                          node::Attachment::Attach(backend, options.state_dir));
-    return std::unique_ptr<NodeVolume>(
-        new NodeVolume(etcd, std::move(catalog), options.node,
-                       std::move(backend), std::move(attachment)));
+    node::AttachOptions attach_options;
+    attach_options.read_only = options.read_only;
+    JUKE_ASSIGN_OR_RETURN(
+        std::unique_ptr<node::Attachment> attachment,
+        node::Attachment::Attach(backend, options.state_dir, attach_options));
+    return std::unique_ptr<NodeVolume>(new NodeVolume(
+        etcd, std::move(catalog), options.node, options.read_only,
+        std::move(backend), std::move(attachment)));
   }();
-  if (!attached.ok()) {
+  if (!attached.ok() && !options.read_only) {
     absl::Status undo = catalog->Detach(id, options.node);
     if (!undo.ok()) {
       JUKE_LOG_WARN(Log(), "Could not drop the attachment volumeID={} err={}",
                     id, undo);
     }
+  }
+  if (!attached.ok()) {
     return Annotate(attached.status(), absl::StrCat("attach volume ", id));
   }
   JUKE_LOG_INFO(Log(),
                 "Volume attached as a block device volumeID={} node={} "
                 "device={} generation={}",
                 id, options.node, (*attached)->device_path(),
-                record.attachment->generation);
+                (*attached)->generation());
   return attached;
 }
 
@@ -86,9 +95,22 @@ absl::StatusOr<RecoveryProgress> NodeVolume::RecoverStale(
   return backend_->client().RecoverStale(limiter);
 }
 
+absl::Status NodeVolume::Release() {
+  if (detached_) return absl::OkStatus();
+  JUKE_RETURN_IF_ERROR(attachment_->Detach());
+  detached_ = true;
+  JUKE_LOG_INFO(Log(), "Volume device released volumeID={} node={}",
+                record().id, node_);
+  return absl::OkStatus();
+}
+
 absl::Status NodeVolume::Detach() {
   if (detached_) return absl::OkStatus();
   JUKE_RETURN_IF_ERROR(attachment_->Detach());
+  if (read_only_) {
+    detached_ = true;
+    return absl::OkStatus();
+  }
   JUKE_RETURN_IF_ERROR(
       Annotate(catalog_->Detach(record().id, node_), "drop the attachment"));
   detached_ = true;

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -24,6 +25,9 @@ struct NodeVolumeOptions {
   // Take the volume over from another host that holds it read-write; that
   // writer is fenced before this one writes.
   bool take_over = false;
+  // Attach for reading only: no writer attachment, no generation, no
+  // fencing; the device refuses writes.
+  bool read_only = false;
   // Where the FUSE file and its directory live (created if missing).
   std::string state_dir;
   // How long to wait for daemons that cannot be reached to be fenced or
@@ -77,13 +81,25 @@ class NodeVolume {
   // ReleaseDevice(), then drops the attachment in the catalog. Idempotent.
   absl::Status Detach();
 
+  // ReleaseDevice(), keeping the attachment in the catalog, for callers
+  // that manage it themselves (the CSI controller publishes and
+  // unpublishes). Idempotent; Detach() does nothing afterwards.
+  absl::Status Release();
+
+  // The file FUSE serves the volume as; more loop devices may sit on it.
+  std::string file_path() const {
+    return absl::StrCat(attachment_->dir(), "/volume");
+  }
+
  private:
   NodeVolume(EtcdClient* etcd, std::unique_ptr<VolumeCatalog> catalog,
-             std::string node, std::shared_ptr<VolumeBackend> backend,
+             std::string node, bool read_only,
+             std::shared_ptr<VolumeBackend> backend,
              std::unique_ptr<node::Attachment> attachment)
       : etcd_(etcd),
         catalog_(std::move(catalog)),
         node_(std::move(node)),
+        read_only_(read_only),
         backend_(std::move(backend)),
         attachment_(std::move(attachment)) {}
 
@@ -91,6 +107,7 @@ class NodeVolume {
   EtcdClient* const etcd_;
   const std::unique_ptr<VolumeCatalog> catalog_;
   const std::string node_;
+  const bool read_only_;
   const std::shared_ptr<VolumeBackend> backend_;
   const std::unique_ptr<node::Attachment> attachment_;
   bool detached_ = false;

@@ -1,0 +1,362 @@
+#include "src/csi/controller_service.h"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+#include "src/common/grpc_status.h"
+#include "src/common/logging.h"
+#include "src/common/status.h"
+#include "src/csi/requests.h"
+#include "src/model/keys.h"
+#include "src/model/map_store.h"
+#include "src/model/placement.h"
+#include "src/volume/volume_client.h"
+
+namespace juke::csi {
+namespace {
+
+namespace v1 = ::csi::v1;
+
+Logger Log() {
+  static const Logger log = GetLogger("csi");
+  return log;
+}
+
+grpc::Status Invalid(absl::string_view message) {
+  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(message)};
+}
+
+grpc::Status Fail(const absl::Status& s) { return ToGrpcStatus(s); }
+
+// Checks every capability of a request; InvalidArgument when there is
+// none.
+absl::Status CheckCapabilities(
+    const google::protobuf::RepeatedPtrField<v1::VolumeCapability>& caps) {
+  if (caps.empty()) {
+    return absl::InvalidArgumentError("volume_capabilities is empty");
+  }
+  for (const v1::VolumeCapability& c : caps) {
+    JUKE_RETURN_IF_ERROR(CheckCapability(c));
+  }
+  return absl::OkStatus();
+}
+
+void FillVolume(const VolumeRecord& r, v1::Volume* v) {
+  v->set_volume_id(r.id);
+  v->set_capacity_bytes(static_cast<int64_t>(r.size_bytes));
+  (*v->mutable_volume_context())["replicas"] = absl::StrCat(r.replicas);
+  (*v->mutable_volume_context())["failureDomain"] =
+      std::string(FailureDomainName(r.failure_domain));
+}
+
+// The volume's health: abnormal while some replica missed writes.
+absl::StatusOr<v1::VolumeCondition> ConditionOf(VolumeCatalog* catalog,
+                                                const VolumeRecord& r) {
+  JUKE_ASSIGN_OR_RETURN(auto marks, catalog->StaleMarks(r.id));
+  v1::VolumeCondition c;
+  if (marks.empty()) {
+    c.set_abnormal(false);
+    c.set_message("every written replica is current");
+  } else {
+    c.set_abnormal(true);
+    c.set_message(absl::StrCat(
+        marks.size(), " replicas missed writes and wait for recovery"));
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string CsiNodeKey(absl::string_view node_id) {
+  return absl::StrCat(kCsiNodesPrefix, EscapeKeySegment(node_id));
+}
+
+absl::Status RegisterCsiNode(EtcdClient& etcd, absl::string_view node_id,
+                             const HostLabels& topology) {
+  nlohmann::json j = {{"region", topology.region},
+                      {"zone", topology.zone},
+                      {"cluster", topology.cluster},
+                      {"host", topology.host}};
+  return etcd.Put(
+      CsiNodeKey(node_id),
+      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+grpc::Status ControllerService::CreateVolume(
+    grpc::ServerContext* /*context*/, const v1::CreateVolumeRequest* request,
+    v1::CreateVolumeResponse* response) {
+  if (request->name().empty()) return Invalid("name is empty");
+  if (absl::Status s = CheckCapabilities(request->volume_capabilities());
+      !s.ok()) {
+    return Fail(s);
+  }
+  if (request->has_volume_content_source()) {
+    return Invalid(
+        "volume_content_source is not supported yet: volumes start empty");
+  }
+  if (!request->mutable_parameters().empty()) {
+    return Invalid("mutable_parameters are not supported");
+  }
+  absl::StatusOr<VolumeParameters> params =
+      ParseParameters(request->parameters());
+  if (!params.ok()) return Fail(params.status());
+  absl::StatusOr<uint64_t> size = SizeForRange(
+      request->has_capacity_range() ? &request->capacity_range() : nullptr,
+      kDefaultChunkSize);
+  if (!size.ok()) return Fail(size.status());
+
+  VolumeRecord shape;
+  shape.id = VolumeIdForName(request->name());
+  shape.size_bytes = *size;
+  shape.replicas = params->replicas;
+  shape.failure_domain = params->failure_domain;
+  absl::StatusOr<VolumeRecord> created = catalog_.Create(shape);
+  if (absl::IsFailedPrecondition(created.status())) {
+    // The pool has too few failure domains for the replicas asked for.
+    return Fail(absl::ResourceExhaustedError(created.status().message()));
+  }
+  if (absl::IsAlreadyExists(created.status())) {
+    return Fail(absl::AlreadyExistsError(
+        absl::StrCat("a volume named \"", request->name(),
+                     "\" exists with another size or parameters")));
+  }
+  if (!created.ok()) return Fail(created.status());
+  FillVolume(*created, response->mutable_volume());
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::DeleteVolume(
+    grpc::ServerContext* /*context*/, const v1::DeleteVolumeRequest* request,
+    v1::DeleteVolumeResponse* /*response*/) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  // An id this plugin never hands out names no volume: nothing to delete.
+  if (!ValidateVolumeId(id).ok()) return grpc::Status::OK;
+  absl::StatusOr<VolumeRecord> v = catalog_.MarkDeleting(id);
+  if (absl::IsNotFound(v.status())) return grpc::Status::OK;
+  if (!v.ok()) return Fail(v.status());
+  absl::StatusOr<ClusterMap> map = RefreshMap(*etcd_);
+  if (!map.ok()) return Fail(map.status());
+  absl::Status chunks = DeleteVolumeChunks(clients_, *map, id, v->generation);
+  if (!chunks.ok()) {
+    // The record stays "deleting"; the CO calls again and finishes.
+    return Fail(Annotate(chunks, absl::StrCat("delete volume ", id)));
+  }
+  if (absl::Status s = catalog_.Remove(id); !s.ok()) return Fail(s);
+  JUKE_LOG_INFO(Log(), "Volume deleted volumeID={}", id);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerPublishVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerPublishVolumeRequest* request,
+    v1::ControllerPublishVolumeResponse* response) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  if (request->node_id().empty()) return Invalid("node_id is empty");
+  if (!request->has_volume_capability()) {
+    return Invalid("volume_capability is missing");
+  }
+  if (absl::Status s = CheckCapability(request->volume_capability()); !s.ok()) {
+    return Fail(s);
+  }
+  absl::StatusOr<VolumeRecord> v = catalog_.Get(id);
+  if (!v.ok()) return Fail(v.status());
+  absl::StatusOr<std::optional<EtcdKeyValue>> node =
+      etcd_->Get(CsiNodeKey(request->node_id()));
+  if (!node.ok()) return Fail(node.status());
+  if (!node->has_value()) {
+    return {grpc::StatusCode::NOT_FOUND,
+            absl::StrCat("node ", request->node_id(),
+                         " has no Juke node plugin registered")};
+  }
+  const bool read_only =
+      request->readonly() || IsReadOnlyMode(request->volume_capability());
+  if (v->attachment.has_value() && v->attachment->node == request->node_id() &&
+      read_only) {
+    return {grpc::StatusCode::ALREADY_EXISTS,
+            absl::StrCat("volume ", id, " is published read-write to node ",
+                         request->node_id())};
+  }
+  if (read_only) {
+    (*response->mutable_publish_context())["readOnly"] = "true";
+    return grpc::Status::OK;
+  }
+
+  absl::StatusOr<VolumeRecord> attached =
+      catalog_.Attach(id, request->node_id(), /*read_only=*/false,
+                      /*take_over=*/false);
+  if (!attached.ok()) return Fail(attached.status());
+  const uint64_t generation = attached->attachment->generation;
+  // No older writer may write once this returns.
+  absl::StatusOr<ClusterMap> map = RefreshMap(*etcd_);
+  if (!map.ok()) return Fail(map.status());
+  if (absl::Status s =
+          FenceVolumeEverywhere(etcd_, clients_, *map, id, generation);
+      !s.ok()) {
+    return Fail(s);
+  }
+  (*response->mutable_publish_context())["generation"] =
+      absl::StrCat(generation);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerUnpublishVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerUnpublishVolumeRequest* request,
+    v1::ControllerUnpublishVolumeResponse* /*response*/) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  if (!ValidateVolumeId(id).ok()) return grpc::Status::OK;
+  absl::StatusOr<VolumeRecord> v = catalog_.Get(id);
+  // Unpublished from everywhere already, or from a node it never reached.
+  if (absl::IsNotFound(v.status())) return grpc::Status::OK;
+  if (!v.ok()) return Fail(v.status());
+  if (!v->attachment.has_value()) return grpc::Status::OK;
+  if (!request->node_id().empty() &&
+      v->attachment->node != request->node_id()) {
+    return grpc::Status::OK;
+  }
+  if (absl::Status s = catalog_.Detach(id, v->attachment->node); !s.ok()) {
+    return Fail(s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ValidateVolumeCapabilities(
+    grpc::ServerContext* /*context*/,
+    const v1::ValidateVolumeCapabilitiesRequest* request,
+    v1::ValidateVolumeCapabilitiesResponse* response) {
+  if (request->volume_id().empty()) return Invalid("volume_id is empty");
+  if (request->volume_capabilities().empty()) {
+    return Invalid("volume_capabilities is empty");
+  }
+  absl::StatusOr<VolumeRecord> v = catalog_.Get(request->volume_id());
+  if (!v.ok()) return Fail(v.status());
+  if (absl::Status s = CheckCapabilities(request->volume_capabilities());
+      !s.ok()) {
+    response->set_message(std::string(s.message()));
+    return grpc::Status::OK;
+  }
+  if (!ParseParameters(request->parameters()).ok()) {
+    response->set_message("parameters are not those of a Juke volume");
+    return grpc::Status::OK;
+  }
+  auto* confirmed = response->mutable_confirmed();
+  *confirmed->mutable_volume_capabilities() = request->volume_capabilities();
+  *confirmed->mutable_volume_context() = request->volume_context();
+  *confirmed->mutable_parameters() = request->parameters();
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ListVolumes(
+    grpc::ServerContext* /*context*/, const v1::ListVolumesRequest* request,
+    v1::ListVolumesResponse* response) {
+  if (request->max_entries() < 0) {
+    return Invalid("max_entries must not be negative");
+  }
+  std::string after;
+  if (!request->starting_token().empty()) {
+    absl::StatusOr<std::string> last =
+        DecodePageToken(request->starting_token());
+    if (!last.ok()) return Fail(last.status());
+    after = *last;
+  }
+  absl::StatusOr<std::vector<VolumeRecord>> all = catalog_.List();
+  if (!all.ok()) return Fail(all.status());
+  std::sort(
+      all->begin(), all->end(),
+      [](const VolumeRecord& a, const VolumeRecord& b) { return a.id < b.id; });
+  // Ids sort stably, so a page starts after the last id of the one before,
+  // whatever was created or deleted in between.
+  const size_t max = request->max_entries() == 0
+                         ? all->size()
+                         : static_cast<size_t>(request->max_entries());
+  for (const VolumeRecord& r : *all) {
+    if (!after.empty() && r.id <= after) continue;
+    if (r.state != VolumeState::kReady) continue;
+    if (static_cast<size_t>(response->entries_size()) == max) {
+      response->set_next_token(
+          EncodePageToken(response->entries().rbegin()->volume().volume_id()));
+      break;
+    }
+    v1::ListVolumesResponse::Entry* e = response->add_entries();
+    FillVolume(r, e->mutable_volume());
+    if (r.attachment.has_value()) {
+      e->mutable_status()->add_published_node_ids(r.attachment->node);
+    }
+    absl::StatusOr<v1::VolumeCondition> c = ConditionOf(&catalog_, r);
+    if (c.ok()) *e->mutable_status()->mutable_volume_condition() = *c;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::GetCapacity(
+    grpc::ServerContext* /*context*/, const v1::GetCapacityRequest* request,
+    v1::GetCapacityResponse* response) {
+  for (const v1::VolumeCapability& c : request->volume_capabilities()) {
+    if (!CheckCapability(c).ok()) {
+      response->set_available_capacity(0);
+      return grpc::Status::OK;
+    }
+  }
+  absl::StatusOr<VolumeParameters> params =
+      ParseParameters(request->parameters());
+  if (!params.ok()) return Fail(params.status());
+  absl::StatusOr<std::vector<HostStatus>> hosts = ListHosts(*etcd_);
+  if (!hosts.ok()) return Fail(hosts.status());
+  uint64_t available = 0;
+  for (const HostStatus& h : *hosts) {
+    if (!h.up) continue;
+    for (const DiskRecord& d : h.record.disks) {
+      if (d.state != kDiskFailed) available += d.available_bytes;
+    }
+  }
+  // Every byte of a volume is stored once per replica.
+  available /= static_cast<uint64_t>(params->replicas);
+  response->set_available_capacity(static_cast<int64_t>(
+      std::min<uint64_t>(available, static_cast<uint64_t>(INT64_MAX))));
+  response->mutable_maximum_volume_size()->set_value(
+      static_cast<int64_t>(kMaxVolumeSize));
+  response->mutable_minimum_volume_size()->set_value(
+      static_cast<int64_t>(kDefaultChunkSize));
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerGetCapabilities(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerGetCapabilitiesRequest* /*request*/,
+    v1::ControllerGetCapabilitiesResponse* response) {
+  using Rpc = v1::ControllerServiceCapability::RPC;
+  for (Rpc::Type t :
+       {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME,
+        Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::PUBLISH_READONLY,
+        Rpc::LIST_VOLUMES_PUBLISHED_NODES, Rpc::VOLUME_CONDITION,
+        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+    response->add_capabilities()->mutable_rpc()->set_type(t);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerGetVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerGetVolumeRequest* request,
+    v1::ControllerGetVolumeResponse* response) {
+  if (request->volume_id().empty()) return Invalid("volume_id is empty");
+  absl::StatusOr<VolumeRecord> v = catalog_.Get(request->volume_id());
+  if (!v.ok()) return Fail(v.status());
+  FillVolume(*v, response->mutable_volume());
+  if (v->attachment.has_value()) {
+    response->mutable_status()->add_published_node_ids(v->attachment->node);
+  }
+  absl::StatusOr<v1::VolumeCondition> c = ConditionOf(&catalog_, *v);
+  if (!c.ok()) return Fail(c.status());
+  *response->mutable_status()->mutable_volume_condition() = *c;
+  return grpc::Status::OK;
+}
+
+}  // namespace juke::csi

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+#include "src/common/etcd_client.h"
+#include "src/model/host_record.h"
+#include "src/volume/chunk_clients.h"
+#include "src/volume/volume_catalog.h"
+
+#include "csi/v1/csi.grpc.pb.h"
+
+// The CSI controller: volumes in the pool's catalog, published to nodes
+// with fencing (docs/csi.md). Every RPC checks its request before it acts
+// and answers with the code the CSI spec names.
+namespace juke::csi {
+
+// Where node plugins register, so that the controller can tell a node that
+// does not exist: /juke/v1/csi/nodes/<escaped node id> -> topology JSON.
+inline constexpr char kCsiNodesPrefix[] = "/juke/v1/csi/nodes/";
+std::string CsiNodeKey(absl::string_view node_id);
+// Registers a node plugin's node (idempotent).
+absl::Status RegisterCsiNode(EtcdClient& etcd, absl::string_view node_id,
+                             const HostLabels& topology);
+
+class ControllerService final : public ::csi::v1::Controller::Service {
+ public:
+  // Not owned; they outlive the service.
+  ControllerService(EtcdClient* etcd, ChunkClientPool* clients)
+      : etcd_(etcd), catalog_(etcd), clients_(clients) {}
+
+  grpc::Status CreateVolume(grpc::ServerContext* context,
+                            const ::csi::v1::CreateVolumeRequest* request,
+                            ::csi::v1::CreateVolumeResponse* response) override;
+  grpc::Status DeleteVolume(grpc::ServerContext* context,
+                            const ::csi::v1::DeleteVolumeRequest* request,
+                            ::csi::v1::DeleteVolumeResponse* response) override;
+  grpc::Status ControllerPublishVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerPublishVolumeRequest* request,
+      ::csi::v1::ControllerPublishVolumeResponse* response) override;
+  grpc::Status ControllerUnpublishVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerUnpublishVolumeRequest* request,
+      ::csi::v1::ControllerUnpublishVolumeResponse* response) override;
+  grpc::Status ValidateVolumeCapabilities(
+      grpc::ServerContext* context,
+      const ::csi::v1::ValidateVolumeCapabilitiesRequest* request,
+      ::csi::v1::ValidateVolumeCapabilitiesResponse* response) override;
+  grpc::Status ListVolumes(grpc::ServerContext* context,
+                           const ::csi::v1::ListVolumesRequest* request,
+                           ::csi::v1::ListVolumesResponse* response) override;
+  grpc::Status GetCapacity(grpc::ServerContext* context,
+                           const ::csi::v1::GetCapacityRequest* request,
+                           ::csi::v1::GetCapacityResponse* response) override;
+  grpc::Status ControllerGetCapabilities(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerGetCapabilitiesRequest* request,
+      ::csi::v1::ControllerGetCapabilitiesResponse* response) override;
+  grpc::Status ControllerGetVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerGetVolumeRequest* request,
+      ::csi::v1::ControllerGetVolumeResponse* response) override;
+
+ private:
+  EtcdClient* const etcd_;
+  VolumeCatalog catalog_;
+  ChunkClientPool* const clients_;
+};
+
+}  // namespace juke::csi
