@@ -71,6 +71,14 @@ absl::StatusOr<v1::VolumeCondition> ConditionOf(VolumeCatalog* catalog,
 
 }  // namespace
 
+absl::StatusOr<VolumeRecord> FindVolume(VolumeCatalog& catalog,
+                                        absl::string_view id) {
+  if (!ValidateVolumeId(id).ok()) {
+    return absl::NotFoundError(absl::StrCat("volume ", id, " does not exist"));
+  }
+  return catalog.Get(id);
+}
+
 std::string CsiNodeKey(absl::string_view node_id) {
   return absl::StrCat(kCsiNodesPrefix, EscapeKeySegment(node_id));
 }
@@ -164,7 +172,7 @@ grpc::Status ControllerService::ControllerPublishVolume(
   if (absl::Status s = CheckCapability(request->volume_capability()); !s.ok()) {
     return Fail(s);
   }
-  absl::StatusOr<VolumeRecord> v = catalog_.Get(id);
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, id);
   if (!v.ok()) return Fail(v.status());
   absl::StatusOr<std::optional<EtcdKeyValue>> node =
       etcd_->Get(CsiNodeKey(request->node_id()));
@@ -212,7 +220,7 @@ grpc::Status ControllerService::ControllerUnpublishVolume(
   const std::string& id = request->volume_id();
   if (id.empty()) return Invalid("volume_id is empty");
   if (!ValidateVolumeId(id).ok()) return grpc::Status::OK;
-  absl::StatusOr<VolumeRecord> v = catalog_.Get(id);
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, id);
   // Unpublished from everywhere already, or from a node it never reached.
   if (absl::IsNotFound(v.status())) return grpc::Status::OK;
   if (!v.ok()) return Fail(v.status());
@@ -235,7 +243,7 @@ grpc::Status ControllerService::ValidateVolumeCapabilities(
   if (request->volume_capabilities().empty()) {
     return Invalid("volume_capabilities is empty");
   }
-  absl::StatusOr<VolumeRecord> v = catalog_.Get(request->volume_id());
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, request->volume_id());
   if (!v.ok()) return Fail(v.status());
   if (absl::Status s = CheckCapabilities(request->volume_capabilities());
       !s.ok()) {
@@ -347,7 +355,7 @@ grpc::Status ControllerService::ControllerGetVolume(
     const v1::ControllerGetVolumeRequest* request,
     v1::ControllerGetVolumeResponse* response) {
   if (request->volume_id().empty()) return Invalid("volume_id is empty");
-  absl::StatusOr<VolumeRecord> v = catalog_.Get(request->volume_id());
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, request->volume_id());
   if (!v.ok()) return Fail(v.status());
   FillVolume(*v, response->mutable_volume());
   if (v->attachment.has_value()) {

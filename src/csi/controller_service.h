@@ -24,6 +24,11 @@ std::string CsiNodeKey(absl::string_view node_id);
 absl::Status RegisterCsiNode(EtcdClient& etcd, absl::string_view node_id,
                              const HostLabels& topology);
 
+// The volume of a CSI volume id. An id this plugin could never have handed
+// out names no volume: NotFound, as the spec wants, not InvalidArgument.
+absl::StatusOr<VolumeRecord> FindVolume(VolumeCatalog& catalog,
+                                        absl::string_view id);
+
 class ControllerService final : public ::csi::v1::Controller::Service {
  public:
   // Not owned; they outlive the service.

@@ -227,7 +227,7 @@ grpc::Status NodeService::NodeStageVolume(
             absl::StrCat("volume ", id, " is staged at ", s.staging_path,
                          " with other arguments")};
   }
-  absl::StatusOr<VolumeRecord> record = catalog_.Get(id);
+  absl::StatusOr<VolumeRecord> record = FindVolume(catalog_, id);
   if (!record.ok()) return Fail(record.status());
 
   NodeVolumeOptions o;
@@ -417,7 +417,7 @@ grpc::Status NodeService::NodeGetVolumeStats(
   const std::string& id = request->volume_id();
   if (id.empty()) return Invalid("volume_id is empty");
   if (request->volume_path().empty()) return Invalid("volume_path is empty");
-  absl::StatusOr<VolumeRecord> record = catalog_.Get(id);
+  absl::StatusOr<VolumeRecord> record = FindVolume(catalog_, id);
   if (!record.ok()) return Fail(record.status());
   bool block = false;
   {

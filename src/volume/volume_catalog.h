@@ -49,7 +49,7 @@ class VolumeCatalog {
   // AlreadyExists.
   absl::StatusOr<VolumeRecord> Create(const VolumeRecord& shape);
 
-  // NotFound for an unknown (or malformed) id.
+  // NotFound for an unknown id, InvalidArgument for a malformed one.
   absl::StatusOr<VolumeRecord> Get(absl::string_view id);
   absl::StatusOr<VersionedVolume> GetVersioned(absl::string_view id);
   absl::StatusOr<std::vector<VolumeRecord>> List();

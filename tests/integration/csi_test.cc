@@ -1,0 +1,465 @@
+// The CSI driver on a real pool, for what the CSI sanity suite does not
+// check: names, capacities, paging, hostile ids and secrets, moving a
+// volume between nodes, read-only raw block, node edge cases. juke-csi runs
+// as two processes, one per node: h1 serves the controller and its node
+// plugin, h2 only its node plugin. Needs root (FUSE, loop devices, mounts).
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "src/model/map_store.h"
+
+#include "csi/v1/csi.grpc.pb.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_pool.h"
+
+namespace juke {
+namespace {
+
+namespace v1 = ::csi::v1;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Subprocess;
+using testing::SubprocessOptions;
+using testing::TempDir;
+using testing::TestPool;
+
+using Mode = v1::VolumeCapability::AccessMode;
+
+v1::VolumeCapability MountCap(const std::string& fstype = "ext4",
+                              std::vector<std::string> flags = {}) {
+  v1::VolumeCapability c;
+  c.mutable_mount()->set_fs_type(fstype);
+  for (std::string& f : flags) c.mutable_mount()->add_mount_flags(std::move(f));
+  c.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_WRITER);
+  return c;
+}
+
+v1::VolumeCapability BlockCap() {
+  v1::VolumeCapability c;
+  c.mutable_block();
+  c.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_WRITER);
+  return c;
+}
+
+class CsiTest : public ::testing::Test {
+ protected:
+  struct Plugin {
+    std::unique_ptr<Subprocess> process;
+    std::string socket;
+    std::string log;
+    std::unique_ptr<v1::Node::Stub> node;
+  };
+
+  void SetUp() override {
+    auto pool = TestPool::Start();
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+    ASSERT_TRUE(RefreshMap(pool_->client()).ok());
+    auto dir = TempDir::Create("juke-csi-test");
+    ASSERT_TRUE(dir.ok());
+    dir_ = std::move(*dir);
+    StartPlugin("h1", "all", &a_);
+    StartPlugin("h2", "node", &b_);
+    auto channel = grpc::CreateChannel(absl::StrCat("unix://", a_.socket),
+                                       grpc::InsecureChannelCredentials());
+    controller_ = v1::Controller::NewStub(channel);
+  }
+
+  void TearDown() override {
+    for (Plugin* p : {&a_, &b_}) {
+      if (p->process != nullptr) (void)p->process->Terminate();
+    }
+  }
+
+  void StartPlugin(const std::string& node, const std::string& mode,
+                   Plugin* p) {
+    p->socket = absl::StrCat(dir_->path(), "/", node, ".sock");
+    p->log = absl::StrCat(dir_->path(), "/", node, ".log");
+    SubprocessOptions o;
+    o.argv = {absl::StrCat(std::getenv("JUKE_BUILD_DIR"), "/src/csi/juke-csi"),
+              "--mode=" + mode,
+              "--node_id=" + node,
+              "--etcd=" + pool_->etcd().endpoint(),
+              "--endpoint=unix://" + p->socket,
+              absl::StrCat("--state_dir=", dir_->path(), "/", node, "-state"),
+              "--log_levels=debug"};
+    o.log_path = p->log;
+    auto process = Subprocess::Start(o);
+    ASSERT_TRUE(process.ok()) << process.status();
+    p->process = std::move(*process);
+    for (int i = 0; i < 100 && access(p->socket.c_str(), F_OK) != 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ASSERT_EQ(access(p->socket.c_str(), F_OK), 0) << "no socket " << p->socket;
+    p->node = v1::Node::NewStub(
+        grpc::CreateChannel(absl::StrCat("unix://", p->socket),
+                            grpc::InsecureChannelCredentials()));
+  }
+
+  grpc::Status Create(const std::string& name, int64_t required, int64_t limit,
+                      v1::CreateVolumeResponse* out,
+                      v1::VolumeCapability cap = MountCap()) {
+    v1::CreateVolumeRequest req;
+    req.set_name(name);
+    *req.add_volume_capabilities() = std::move(cap);
+    if (required != 0 || limit != 0) {
+      req.mutable_capacity_range()->set_required_bytes(required);
+      req.mutable_capacity_range()->set_limit_bytes(limit);
+    }
+    grpc::ClientContext ctx;
+    return controller_->CreateVolume(&ctx, req, out);
+  }
+
+  std::string MustCreate(const std::string& name, int64_t size = 64 << 20) {
+    v1::CreateVolumeResponse resp;
+    grpc::Status s = Create(name, size, 0, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.volume().volume_id();
+  }
+
+  grpc::Status Publish(const std::string& id, const std::string& node,
+                       const v1::VolumeCapability& cap,
+                       v1::ControllerPublishVolumeResponse* out = nullptr) {
+    v1::ControllerPublishVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_node_id(node);
+    *req.mutable_volume_capability() = cap;
+    v1::ControllerPublishVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return controller_->ControllerPublishVolume(&ctx, req,
+                                                out != nullptr ? out : &resp);
+  }
+
+  grpc::Status Unpublish(const std::string& id, const std::string& node) {
+    v1::ControllerUnpublishVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_node_id(node);
+    v1::ControllerUnpublishVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return controller_->ControllerUnpublishVolume(&ctx, req, &resp);
+  }
+
+  grpc::Status Stage(Plugin& p, const std::string& id, const std::string& path,
+                     const v1::VolumeCapability& cap) {
+    v1::NodeStageVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_staging_target_path(path);
+    *req.mutable_volume_capability() = cap;
+    v1::NodeStageVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return p.node->NodeStageVolume(&ctx, req, &resp);
+  }
+
+  grpc::Status Unstage(Plugin& p, const std::string& id,
+                       const std::string& path) {
+    v1::NodeUnstageVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_staging_target_path(path);
+    v1::NodeUnstageVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return p.node->NodeUnstageVolume(&ctx, req, &resp);
+  }
+
+  grpc::Status NodePublish(Plugin& p, const std::string& id,
+                           const std::string& staging,
+                           const std::string& target,
+                           const v1::VolumeCapability& cap, bool read_only) {
+    v1::NodePublishVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_staging_target_path(staging);
+    req.set_target_path(target);
+    *req.mutable_volume_capability() = cap;
+    req.set_readonly(read_only);
+    v1::NodePublishVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return p.node->NodePublishVolume(&ctx, req, &resp);
+  }
+
+  grpc::Status NodeUnpublish(Plugin& p, const std::string& id,
+                             const std::string& target) {
+    v1::NodeUnpublishVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_target_path(target);
+    v1::NodeUnpublishVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return p.node->NodeUnpublishVolume(&ctx, req, &resp);
+  }
+
+  std::string Path(const std::string& name) {
+    return absl::StrCat(dir_->path(), "/", name);
+  }
+
+  std::unique_ptr<TestPool> pool_;
+  std::unique_ptr<TempDir> dir_;
+  Plugin a_, b_;
+  std::unique_ptr<v1::Controller::Stub> controller_;
+};
+
+TEST_F(CsiTest, NamesAreOpaqueAndIdempotent) {
+  std::string name(128, 'x');
+  name.replace(0, 10, "Upper.Dot_");
+  std::string twin = name;
+  twin[125] = '-';  // the same first 120 bytes
+  std::string id = MustCreate(name);
+  std::string twin_id = MustCreate(twin);
+  EXPECT_NE(id, twin_id);
+  EXPECT_EQ(MustCreate(name), id);  // the same name twice: the same volume
+
+  // The same name with another size is another volume request: refused.
+  v1::CreateVolumeResponse resp;
+  EXPECT_EQ(Create(name, 128 << 20, 0, &resp).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  v1::CreateVolumeRequest empty;
+  *empty.add_volume_capabilities() = MountCap();
+  grpc::ClientContext ctx;
+  EXPECT_EQ(controller_->CreateVolume(&ctx, empty, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CsiTest, CapacityIsRoundedUpAndRetriesAreTheSameVolume) {
+  int n = 0;
+  for (int64_t required :
+       {int64_t{1}, int64_t{511}, int64_t{4000000000}, int64_t{1073741825}}) {
+    std::string name = absl::StrCat("cap-", n++);
+    v1::CreateVolumeResponse first, again;
+    ASSERT_TRUE(Create(name, required, 0, &first).ok()) << required;
+    EXPECT_GE(first.volume().capacity_bytes(), required);
+    grpc::Status retry = Create(name, required, 0, &again);
+    ASSERT_TRUE(retry.ok()) << retry.error_message();
+    EXPECT_EQ(again.volume().volume_id(), first.volume().volume_id());
+    EXPECT_EQ(again.volume().capacity_bytes(), first.volume().capacity_bytes());
+  }
+  v1::CreateVolumeResponse resp;
+  EXPECT_TRUE(Create("cap-none", 0, 0, &resp).ok());
+  EXPECT_GT(resp.volume().capacity_bytes(), 0);
+  EXPECT_EQ(Create("cap-a", 2 << 20, 1 << 20, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Create("cap-b", -1, 0, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Create("cap-c", 0, -5, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Create("cap-d", 1, 4095, &resp).error_code(),
+            grpc::StatusCode::OUT_OF_RANGE);
+}
+
+TEST_F(CsiTest, BadFlagsAndHostileIdsChangeNothing) {
+  v1::CreateVolumeResponse resp;
+  EXPECT_EQ(
+      Create("flags", 0, 0, &resp, MountCap("ext4", {"exec"})).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Create("flags", 0, 0, &resp, MountCap("ext4", {"noatime,suid"}))
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  std::string canary = Path("canary");
+  std::ofstream(canary) << "still here";
+  for (const std::string& id :
+       {std::string("../../tmp/x"), std::string("../canary"), canary,
+        std::string("a/b"), std::string("..")}) {
+    v1::DeleteVolumeRequest del;
+    del.set_volume_id(id);
+    v1::DeleteVolumeResponse dresp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(controller_->DeleteVolume(&ctx, del, &dresp).ok()) << id;
+    EXPECT_EQ(Stage(a_, id, Path("stage-hostile"), MountCap()).error_code(),
+              grpc::StatusCode::NOT_FOUND)
+        << id;
+  }
+  std::ifstream in(canary);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "still here");
+
+  // Unpublishing from a node that never existed is done already.
+  std::string id = MustCreate("unpublish-nowhere");
+  EXPECT_TRUE(Unpublish(id, "no-such-node").ok());
+  EXPECT_EQ(Publish(id, "no-such-node", MountCap()).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(CsiTest, SecretsNeverReachTheLog) {
+  v1::CreateVolumeRequest req;
+  req.set_name("secret-volume");
+  *req.add_volume_capabilities() = MountCap();
+  (*req.mutable_secrets())["token"] = "p,a=s$s";
+  v1::CreateVolumeResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(controller_->CreateVolume(&ctx, req, &resp).ok());
+  std::ifstream in(a_.log);
+  std::stringstream log;
+  log << in.rdbuf();
+  EXPECT_THAT(log.str(), HasSubstr("secret-volume"));  // requests are logged
+  EXPECT_THAT(log.str(), Not(HasSubstr("p,a=s$s")));
+}
+
+TEST_F(CsiTest, PagesCoverEveryVolumeOnceWhileVolumesGo) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 7; ++i) ids.insert(MustCreate(absl::StrCat("page-", i)));
+  std::set<std::string> seen;
+  std::string token;
+  bool deleted = false;
+  do {
+    v1::ListVolumesRequest req;
+    req.set_max_entries(2);
+    req.set_starting_token(token);
+    v1::ListVolumesResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = controller_->ListVolumes(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_LE(resp.entries_size(), 2);
+    for (const auto& e : resp.entries()) {
+      EXPECT_TRUE(seen.insert(e.volume().volume_id()).second)
+          << "seen twice: " << e.volume().volume_id();
+    }
+    token = resp.next_token();
+    if (!deleted && !token.empty()) {
+      // Delete the last volume of this page and one not listed yet.
+      std::string later = *ids.rbegin();
+      for (const std::string& id :
+           {resp.entries().rbegin()->volume().volume_id(), later}) {
+        v1::DeleteVolumeRequest del;
+        del.set_volume_id(id);
+        v1::DeleteVolumeResponse dresp;
+        grpc::ClientContext dctx;
+        ASSERT_TRUE(controller_->DeleteVolume(&dctx, del, &dresp).ok());
+        if (id == later) ids.erase(id);
+      }
+      deleted = true;
+    }
+  } while (!token.empty());
+  for (const std::string& id : ids) EXPECT_EQ(seen.count(id), 1u) << id;
+
+  for (const std::string& bad :
+       {std::string("invalid-token"), std::string("-1"), std::string("99999"),
+        std::string(4096, 'z')}) {
+    v1::ListVolumesRequest req;
+    req.set_starting_token(bad);
+    v1::ListVolumesResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(controller_->ListVolumes(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::ABORTED)
+        << bad;
+  }
+  v1::ListVolumesRequest negative;
+  negative.set_max_entries(-1);
+  v1::ListVolumesResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(controller_->ListVolumes(&ctx, negative, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CsiTest, MovingAVolumeFencesTheNodeThatHadIt) {
+  std::string id = MustCreate("moving", 64 << 20);
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  // A single-node volume cannot be published read-write to a second node.
+  EXPECT_EQ(Publish(id, "h2", BlockCap()).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  ASSERT_TRUE(Stage(a_, id, Path("a-stage"), BlockCap()).ok());
+  std::string a_dev = Path("a-dev");
+  ASSERT_TRUE(
+      NodePublish(a_, id, Path("a-stage"), a_dev, BlockCap(), false).ok());
+  int fd = open(a_dev.c_str(), O_RDWR | O_DIRECT);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  void* buf = nullptr;
+  ASSERT_EQ(posix_memalign(&buf, 4096, 4096), 0);
+  std::memset(buf, 'A', 4096);
+  ASSERT_EQ(pwrite(fd, buf, 4096, 0), 4096);
+
+  // The controller moves it to h2; h1 still runs and tries to write.
+  ASSERT_TRUE(Unpublish(id, "h1").ok());
+  ASSERT_TRUE(Publish(id, "h2", BlockCap()).ok());
+  std::memset(buf, 'X', 4096);
+  EXPECT_NE(pwrite(fd, buf, 4096, 0), 4096) << "a fenced node wrote";
+  close(fd);
+
+  ASSERT_TRUE(Stage(b_, id, Path("b-stage"), BlockCap()).ok());
+  ASSERT_TRUE(
+      NodePublish(b_, id, Path("b-stage"), Path("b-dev"), BlockCap(), false)
+          .ok());
+  int bfd = open(Path("b-dev").c_str(), O_RDONLY | O_DIRECT);
+  ASSERT_GE(bfd, 0);
+  ASSERT_EQ(pread(bfd, buf, 4096, 0), 4096);
+  close(bfd);
+  EXPECT_EQ(static_cast<char*>(buf)[0], 'A');
+  EXPECT_EQ(static_cast<char*>(buf)[4095], 'A');
+  free(buf);
+
+  EXPECT_TRUE(NodeUnpublish(a_, id, a_dev).ok());
+  EXPECT_TRUE(Unstage(a_, id, Path("a-stage")).ok());
+  EXPECT_TRUE(NodeUnpublish(b_, id, Path("b-dev")).ok());
+  EXPECT_TRUE(Unstage(b_, id, Path("b-stage")).ok());
+}
+
+TEST_F(CsiTest, ReadOnlyRawBlockRefusesWrites) {
+  std::string id = MustCreate("ro-block", 64 << 20);
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  std::string ro = Path("ro-dev");
+  ASSERT_TRUE(NodePublish(a_, id, Path("stage"), ro, BlockCap(), true).ok());
+  int fd = open(ro.c_str(), O_WRONLY);
+  if (fd >= 0) {
+    char byte = 'x';
+    EXPECT_NE(pwrite(fd, &byte, 1, 0), 1) << "read-only device took a write";
+    close(fd);
+  } else {
+    EXPECT_EQ(errno, EROFS) << std::strerror(errno);
+  }
+  EXPECT_TRUE(NodeUnpublish(a_, id, ro).ok());
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, NodeEdgeCases) {
+  // Unpublishing what is not there, not a mount, or twice is done.
+  EXPECT_TRUE(NodeUnpublish(a_, "csi-any", Path("never-existed")).ok());
+  ASSERT_EQ(mkdir(Path("plain-dir").c_str(), 0755), 0);
+  EXPECT_TRUE(NodeUnpublish(a_, "csi-any", Path("plain-dir")).ok());
+  EXPECT_TRUE(NodeUnpublish(a_, "csi-any", Path("plain-dir")).ok());
+
+  std::string id = MustCreate("edges", 64 << 20);
+  ASSERT_TRUE(Publish(id, "h1", MountCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), MountCap("ext4")).ok());
+  std::ofstream(Path("stage") + "/kept") << "data";
+  // The same stage again is done; at the same path with other arguments it
+  // is AlreadyExists.
+  EXPECT_TRUE(Stage(a_, id, Path("stage"), MountCap("ext4")).ok());
+  EXPECT_EQ(
+      Stage(a_, id, Path("stage"), MountCap("ext4", {"noatime"})).error_code(),
+      grpc::StatusCode::ALREADY_EXISTS);
+  ASSERT_TRUE(Unstage(a_, id, Path("stage")).ok());
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+
+  // Holding ext4, it is never reformatted as xfs.
+  grpc::Status xfs = Stage(a_, id, Path("stage"), MountCap("xfs"));
+  EXPECT_FALSE(xfs.ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), MountCap("ext4")).ok());
+  {
+    std::ifstream kept(Path("stage") + "/kept");
+    std::string text;
+    std::getline(kept, text);
+    EXPECT_EQ(text, "data");
+  }
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+}  // namespace
+}  // namespace juke
