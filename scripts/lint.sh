@@ -27,11 +27,10 @@ case ${1:-} in
       exit 1
     }
     mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep '\.cc$')
-    # Each file is independent; two at a time fits the build machines.
-    printf '%s\n' "${sources[@]}" |
-      xargs -P2 -n4 clang-tidy -p "$build" --quiet --warnings-as-errors='*' \
-        2> >(grep -v 'warnings generated' >&2)
-    echo "tidy: ${#sources[@]} files clean"
+    # A source found clean is not checked again until it, a header it
+    # includes, its flags or the checks change (scripts/tidy.py).
+    cache=${JUKE_TIDY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/juke/clang-tidy}
+    python3 "$root/scripts/tidy.py" "$build" "$cache" 2 "${sources[@]}"
     ;;
   *)
     echo "usage: scripts/lint.sh format|tidy|fix" >&2
