@@ -5,6 +5,7 @@
 # /opt/juke-tools/bin) and skips what is already there at the right version.
 #
 #   csi-sanity   the CSI sanity suite (github.com/kubernetes-csi/csi-test)
+#   helm         Helm, to lint and render the chart
 set -euo pipefail
 tools=${JUKE_TOOLS:-/opt/juke-tools}
 mkdir -p "$tools/bin"
@@ -12,6 +13,7 @@ mkdir -p "$tools/bin"
 # module@version  binary
 pins=(
   "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0 csi-sanity"
+  "helm.sh/helm/v3/cmd/helm@v3.21.4 helm"
 )
 
 for pin in "${pins[@]}"; do

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Checks the Helm chart with a real helm (installed by
+# scripts/install-go-tools.sh): lint, render with the default values and
+# every file under ci/, and refuse values the schema rules out.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+chart=$root/deploy/helm/juke
+helm=${JUKE_TOOLS:-/opt/juke-tools}/bin/helm
+[[ -x $helm ]] || { echo "chart_test: $helm missing; run scripts/install-go-tools.sh" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail() { echo "chart_test: $*" >&2; exit 1; }
+
+"$helm" lint --strict "$chart"
+"$helm" template juke "$chart" --namespace juke --include-crds >"$out/default.yaml"
+for kind in CustomResourceDefinition CSIDriver StorageClass DaemonSet Deployment StatefulSet ClusterRole; do
+  grep -q "^kind: $kind\$" "$out/default.yaml" || fail "default render has no $kind"
+done
+# Only the node plugin is privileged.
+[[ $(grep -c 'privileged: true' "$out/default.yaml") == 1 ]] || fail "privileged containers other than the node plugin"
+
+for values in "$chart"/ci/*.yaml; do
+  name=$(basename "$values" .yaml)
+  "$helm" lint --strict "$chart" -f "$values"
+  "$helm" template juke "$chart" -f "$values" --include-crds >"$out/$name.yaml"
+done
+grep -q -- '--etcd=10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379' "$out/external-etcd-values.yaml" \
+  || fail "external etcd endpoints not passed on"
+if grep -q '^kind: StatefulSet$' "$out/external-etcd-values.yaml"; then
+  fail "bundled etcd rendered although etcd.bundled is false"
+fi
+
+# Values the chart must refuse, each with the reason in the error.
+refuse() {
+  local expect=$1; shift
+  if "$helm" template juke "$chart" "$@" >"$out/refused.yaml" 2>"$out/err"; then
+    fail "accepted $*"
+  fi
+  grep -q -- "$expect" "$out/err" || { cat "$out/err" >&2; fail "$* failed without '$expect'"; }
+}
+refuse "replicas" --set storageClass.replicas=9
+refuse "failureDomain" --set storageClass.failureDomain=rack
+refuse "endpoints" --set etcd.bundled=false
+refuse "disks" --set 'storage.disks={relative/path}'
+refuse "operator is not released" --set operator.enabled=true
+refuse "additional properties" --set storage.diskz=x
+echo "chart_test: chart lints, renders and refuses bad values"
