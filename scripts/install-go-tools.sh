@@ -6,6 +6,9 @@
 #
 #   csi-sanity   the CSI sanity suite (github.com/kubernetes-csi/csi-test)
 #   helm         Helm, to lint and render the chart
+#   kube-apiserver, kube-controller-manager, kubectl
+#                built from the Kubernetes Go modules that tools/kube/go.mod
+#                pins (with go.sum), for the tests against a real API server
 set -euo pipefail
 tools=${JUKE_TOOLS:-/opt/juke-tools}
 mkdir -p "$tools/bin"
@@ -26,3 +29,16 @@ for pin in "${pins[@]}"; do
   GOBIN=$tools/bin GOFLAGS=-mod=mod go install "$module"
   echo "$module" >"$stamp"
 done
+
+# Kubernetes from its Go modules, as tools/kube/go.mod and go.sum pin them.
+kube=$(cd "$(dirname "$0")/../tools/kube" && pwd)
+stamp=$tools/bin/.kube.version
+want=$(cat "$kube/go.mod" "$kube/go.sum" | sha256sum | cut -d' ' -f1)
+if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+  for cmd in kube-apiserver kube-controller-manager kubectl; do
+    echo "install-go-tools: go build k8s.io/kubernetes/cmd/$cmd"
+    (cd "$kube" && GOFLAGS=-mod=readonly go build -o "$tools/bin/$cmd" \
+      "k8s.io/kubernetes/cmd/$cmd")
+  done
+  echo "$want" >"$stamp"
+fi
