@@ -15,7 +15,7 @@ sanity=${JUKE_TOOLS:-/opt/juke-tools}/bin/csi-sanity
 work=$(mktemp -d /tmp/juke-csi-sanity.XXXXXX)
 driver_pid=
 cleanup() {
-  [[ -n $driver_pid ]] && kill "$driver_pid" 2>/dev/null && wait "$driver_pid" 2>/dev/null
+  if [[ -n $driver_pid ]]; then kill "$driver_pid" 2>/dev/null && wait "$driver_pid" 2>/dev/null || true; fi
   "$root/scripts/local-pool" down --purge --dir "$work/pool" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
