@@ -9,6 +9,8 @@
 #   kube-apiserver, kube-controller-manager, kubectl
 #                built from the Kubernetes Go modules that tools/kube/go.mod
 #                pins (with go.sum), for the tests against a real API server
+#   csi-provisioner
+#                built from its Go module as tools/provisioner/go.mod pins it
 set -euo pipefail
 tools=${JUKE_TOOLS:-/opt/juke-tools}
 mkdir -p "$tools/bin"
@@ -40,5 +42,16 @@ if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
     (cd "$kube" && GOFLAGS=-mod=readonly go build -o "$tools/bin/$cmd" \
       "k8s.io/kubernetes/cmd/$cmd")
   done
+  echo "$want" >"$stamp"
+fi
+
+# csi-provisioner from its Go module, as tools/provisioner pins it.
+prov=$(cd "$(dirname "$0")/../tools/provisioner" && pwd)
+stamp=$tools/bin/.csi-provisioner.version
+want=$(cat "$prov/go.mod" "$prov/go.sum" | sha256sum | cut -d' ' -f1)
+if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+  echo "install-go-tools: go build csi-provisioner"
+  (cd "$prov" && GOFLAGS=-mod=readonly go build -o "$tools/bin/csi-provisioner" \
+    github.com/kubernetes-csi/external-provisioner/v5/cmd/csi-provisioner)
   echo "$want" >"$stamp"
 fi
