@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 
 #include "src/common/logging.h"
+#include "src/csi/rpc.h"
 
 #include "csi/v1/csi.pb.h"
 
@@ -11,11 +12,6 @@ namespace {
 
 namespace pb = google::protobuf;
 using grpc::experimental::InterceptionHookPoints;
-
-Logger Log() {
-  static const Logger log = GetLogger("csi");
-  return log;
-}
 
 void StripSecrets(pb::Message* m) {
   const pb::Reflection* r = m->GetReflection();

@@ -11,6 +11,7 @@
 #include "src/common/logging.h"
 #include "src/common/status.h"
 #include "src/csi/requests.h"
+#include "src/csi/rpc.h"
 #include "src/model/keys.h"
 #include "src/model/map_store.h"
 #include "src/model/placement.h"
@@ -20,17 +21,6 @@ namespace juke::csi {
 namespace {
 
 namespace v1 = ::csi::v1;
-
-Logger Log() {
-  static const Logger log = GetLogger("csi");
-  return log;
-}
-
-grpc::Status Invalid(absl::string_view message) {
-  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(message)};
-}
-
-grpc::Status Fail(const absl::Status& s) { return ToGrpcStatus(s); }
 
 // Checks every capability of a request; InvalidArgument when there is
 // none.

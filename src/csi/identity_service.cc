@@ -2,17 +2,13 @@
 
 #include "src/common/logging.h"
 #include "src/csi/requests.h"
+#include "src/csi/rpc.h"
 #include "src/model/host_registry.h"
 
 namespace juke::csi {
 namespace {
 
 namespace v1 = ::csi::v1;
-
-Logger Log() {
-  static const Logger log = GetLogger("csi");
-  return log;
-}
 
 }  // namespace
 

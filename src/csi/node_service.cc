@@ -20,6 +20,7 @@
 #include "src/common/status.h"
 #include "src/csi/controller_service.h"
 #include "src/csi/requests.h"
+#include "src/csi/rpc.h"
 #include "src/node/attachment.h"
 #include "src/node/filesystem.h"
 
@@ -28,17 +29,6 @@ namespace {
 
 namespace v1 = ::csi::v1;
 using Json = nlohmann::json;
-
-Logger Log() {
-  static const Logger log = GetLogger("csi");
-  return log;
-}
-
-grpc::Status Invalid(absl::string_view message) {
-  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(message)};
-}
-
-grpc::Status Fail(const absl::Status& s) { return ToGrpcStatus(s); }
 
 std::vector<std::string> Flags(const v1::VolumeCapability& c) {
   return {c.mount().mount_flags().begin(), c.mount().mount_flags().end()};
