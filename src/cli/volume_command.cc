@@ -395,20 +395,14 @@ int RunVolume(const VolumeOptions& o, std::ostream& out, std::ostream& err) {
   }
 
   // delete: refuse while attached, remove every chunk, then the record.
-  absl::StatusOr<VolumeRecord> v = catalog.MarkDeleting(o.id);
-  if (!v.ok()) return Fail(err, v.status().ToString());
-  absl::StatusOr<ClusterMap> map = RefreshMap(**etcd);
-  if (!map.ok()) return Fail(err, map.status().message());
   ChunkClientPool clients;
-  absl::Status chunks = DeleteVolumeChunks(&clients, *map, o.id, v->generation);
-  if (!chunks.ok()) {
-    return Fail(err,
-                absl::StrCat("volume ", o.id, " is marked deleting, but ",
-                             chunks.message(),
-                             "; run the delete again once the host is back"));
+  absl::Status deleted = DeleteVolume(&catalog, etcd->get(), &clients, o.id);
+  if (absl::IsUnavailable(deleted)) {
+    return Fail(err, absl::StrCat(deleted.message(),
+                                  "; run the delete again once the host is "
+                                  "back"));
   }
-  absl::Status removed = catalog.Remove(o.id);
-  if (!removed.ok()) return Fail(err, removed.message());
+  if (!deleted.ok()) return Fail(err, deleted.ToString());
   out << "deleted volume " << o.id << " and its chunks on every disk\n";
   return 0;
 }

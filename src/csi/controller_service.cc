@@ -43,23 +43,20 @@ void FillVolume(const VolumeRecord& r, v1::Volume* v) {
       std::string(FailureDomainName(r.failure_domain));
 }
 
-// The volume's health: abnormal while some replica missed writes.
-absl::StatusOr<v1::VolumeCondition> ConditionOf(VolumeCatalog* catalog,
-                                                const VolumeRecord& r) {
-  JUKE_ASSIGN_OR_RETURN(auto marks, catalog->StaleMarks(r.id));
+}  // namespace
+
+absl::StatusOr<v1::VolumeCondition> VolumeConditionOf(VolumeCatalog& catalog,
+                                                      absl::string_view id) {
+  JUKE_ASSIGN_OR_RETURN(auto marks, catalog.StaleMarks(id));
   v1::VolumeCondition c;
-  if (marks.empty()) {
-    c.set_abnormal(false);
-    c.set_message("every written replica is current");
-  } else {
-    c.set_abnormal(true);
-    c.set_message(absl::StrCat(
-        marks.size(), " replicas missed writes and wait for recovery"));
-  }
+  c.set_abnormal(!marks.empty());
+  c.set_message(marks.empty()
+                    ? "every written replica is current"
+                    : absl::StrCat(marks.size(),
+                                   " replicas missed writes and wait for "
+                                   "recovery"));
   return c;
 }
-
-}  // namespace
 
 absl::StatusOr<VolumeRecord> FindVolume(VolumeCatalog& catalog,
                                         absl::string_view id) {
@@ -134,19 +131,11 @@ grpc::Status ControllerService::DeleteVolume(
   if (id.empty()) return Invalid("volume_id is empty");
   // An id this plugin never hands out names no volume: nothing to delete.
   if (!ValidateVolumeId(id).ok()) return grpc::Status::OK;
-  absl::StatusOr<VolumeRecord> v = catalog_.MarkDeleting(id);
-  if (absl::IsNotFound(v.status())) return grpc::Status::OK;
-  if (!v.ok()) return Fail(v.status());
-  absl::StatusOr<ClusterMap> map = RefreshMap(*etcd_);
-  if (!map.ok()) return Fail(map.status());
-  absl::Status chunks = DeleteVolumeChunks(clients_, *map, id, v->generation);
-  if (!chunks.ok()) {
-    // The record stays "deleting"; the CO calls again and finishes.
-    return Fail(Annotate(chunks, absl::StrCat("delete volume ", id)));
-  }
-  if (absl::Status s = catalog_.Remove(id); !s.ok()) return Fail(s);
-  JUKE_LOG_INFO(Log(), "Volume deleted volumeID={}", id);
-  return grpc::Status::OK;
+  // On a failure with a disk down the record stays "deleting"; the CO
+  // calls again and finishes.
+  absl::Status deleted = juke::DeleteVolume(&catalog_, etcd_, clients_, id);
+  if (absl::IsNotFound(deleted)) return grpc::Status::OK;
+  return Fail(deleted);
 }
 
 grpc::Status ControllerService::ControllerPublishVolume(
@@ -287,7 +276,7 @@ grpc::Status ControllerService::ListVolumes(
     if (r.attachment.has_value()) {
       e->mutable_status()->add_published_node_ids(r.attachment->node);
     }
-    absl::StatusOr<v1::VolumeCondition> c = ConditionOf(&catalog_, r);
+    absl::StatusOr<v1::VolumeCondition> c = VolumeConditionOf(catalog_, r.id);
     if (c.ok()) *e->mutable_status()->mutable_volume_condition() = *c;
   }
   return grpc::Status::OK;
@@ -351,7 +340,7 @@ grpc::Status ControllerService::ControllerGetVolume(
   if (v->attachment.has_value()) {
     response->mutable_status()->add_published_node_ids(v->attachment->node);
   }
-  absl::StatusOr<v1::VolumeCondition> c = ConditionOf(&catalog_, *v);
+  absl::StatusOr<v1::VolumeCondition> c = VolumeConditionOf(catalog_, v->id);
   if (!c.ok()) return Fail(c.status());
   *response->mutable_status()->mutable_volume_condition() = *c;
   return grpc::Status::OK;

@@ -29,6 +29,11 @@ absl::Status RegisterCsiNode(EtcdClient& etcd, absl::string_view node_id,
 absl::StatusOr<VolumeRecord> FindVolume(VolumeCatalog& catalog,
                                         absl::string_view id);
 
+// The volume's health for CSI: abnormal while some replica missed writes
+// and waits for recovery.
+absl::StatusOr<::csi::v1::VolumeCondition> VolumeConditionOf(
+    VolumeCatalog& catalog, absl::string_view id);
+
 class ControllerService final : public ::csi::v1::Controller::Service {
  public:
   // Not owned; they outlive the service.

@@ -446,16 +446,10 @@ grpc::Status NodeService::NodeGetVolumeStats(
     inodes->set_available(static_cast<int64_t>(st.f_favail));
     inodes->set_used(static_cast<int64_t>(st.f_files - st.f_ffree));
   }
-  absl::StatusOr<std::set<std::pair<uint64_t, std::string>>> marks =
-      catalog_.StaleMarks(id);
-  if (!marks.ok()) return Fail(marks.status());
-  v1::VolumeCondition* c = response->mutable_volume_condition();
-  c->set_abnormal(!marks->empty());
-  c->set_message(marks->empty()
-                     ? "every written replica is current"
-                     : absl::StrCat(marks->size(),
-                                    " replicas missed writes and wait for "
-                                    "recovery"));
+  absl::StatusOr<v1::VolumeCondition> condition =
+      VolumeConditionOf(catalog_, id);
+  if (!condition.ok()) return Fail(condition.status());
+  *response->mutable_volume_condition() = *std::move(condition);
   return grpc::Status::OK;
 }
 

@@ -123,7 +123,14 @@ absl::StatusOr<bool> Pass::Start() {
   }
   JUKE_ASSIGN_OR_RETURN(ClusterMap placed, catalog->PlacementMap(r, live));
   // PlacementMap() hands back the live map itself when both place alike.
-  if (placed.epoch() == live.epoch()) return false;
+  // Then the volume just follows the epoch: its old one can leave the map
+  // history, and later passes need not load and compare it again.
+  if (placed.epoch() == live.epoch()) {
+    VolumeRecord next = r;
+    next.placement_epoch = live.epoch();
+    JUKE_RETURN_IF_ERROR(Commit(next, {}).status());
+    return false;
+  }
   if (absl::Status s = CheckPlaceable(live, r.replicas, r.failure_domain);
       !s.ok()) {
     Wait(

@@ -16,6 +16,7 @@
 #include "src/common/logging.h"
 #include "src/common/status.h"
 #include "src/model/host_registry.h"
+#include "src/model/map_store.h"
 #include "src/model/placement.h"
 
 namespace juke {
@@ -435,6 +436,21 @@ absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
                   volume_id, pending.size());
     absl::SleepFor(absl::Milliseconds(500));
   }
+}
+
+absl::Status DeleteVolume(VolumeCatalog* catalog, EtcdClient* etcd,
+                          ChunkClientPool* clients, absl::string_view id) {
+  JUKE_ASSIGN_OR_RETURN(VolumeRecord v, catalog->MarkDeleting(id));
+  JUKE_ASSIGN_OR_RETURN(ClusterMap map, RefreshMap(*etcd));
+  absl::Status chunks = DeleteVolumeChunks(clients, map, id, v.generation);
+  if (!chunks.ok()) {
+    return absl::Status(chunks.code(),
+                        absl::StrCat("volume ", id, " is marked deleting, but ",
+                                     chunks.message()));
+  }
+  JUKE_RETURN_IF_ERROR(catalog->Remove(id));
+  JUKE_LOG_INFO(Log(), "Volume deleted volumeID={}", id);
+  return absl::OkStatus();
 }
 
 absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,

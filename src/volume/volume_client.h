@@ -143,6 +143,14 @@ absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
                                    uint64_t generation,
                                    absl::Duration wait = absl::Seconds(30));
 
+// Deletes the volume: marks it deleting (FailedPrecondition while it is
+// attached; NotFound when there is no such volume), deletes its chunks from
+// every disk of the current map, then removes its record. When a disk is
+// down the volume stays marked deleting and the error says so; calling
+// again once the disk is back finishes the delete.
+absl::Status DeleteVolume(VolumeCatalog* catalog, EtcdClient* etcd,
+                          ChunkClientPool* clients, absl::string_view id);
+
 // Deletes every chunk of the volume from every up disk in the map. Returns
 // Unavailable when a disk that may hold chunks is down; call again later.
 absl::Status DeleteVolumeChunks(ChunkClientPool* clients, const ClusterMap& map,
