@@ -329,7 +329,8 @@ double WeightFromCapacity(uint64_t capacity_bytes) {
 
 absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
                                     const DiskOverrides& overrides,
-                                    const ClusterMap* previous) {
+                                    const ClusterMap* previous,
+                                    const Members& members) {
   // Which host owns each disk id that some host lists, and its record
   // there.
   struct Owner {
@@ -376,11 +377,27 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     }
   }
 
-  // The admin's word comes last.
+  // Then what the host's Kubernetes cluster says about it.
   for (MapDisk& d : disks) {
+    auto m = members.find(d.host_id);
+    if (m == members.end()) continue;
+    const MemberRecord& member = m->second;
+    d.labels.cluster = member.cluster;
+    if (!member.region.empty()) d.labels.region = member.region;
+    if (!member.zone.empty()) d.labels.zone = member.zone;
+    if (member.state == MemberState::kDown) d.up = false;
+  }
+
+  // The admin's word comes last; a draining or leaving member is out too.
+  for (MapDisk& d : disks) {
+    auto m = members.find(d.host_id);
+    bool leaving = m != members.end() &&
+                   (m->second.state == MemberState::kDraining ||
+                    m->second.state == MemberState::kLeaving);
     auto o = overrides.find(d.disk_id);
     const DiskOverride* over = o == overrides.end() ? nullptr : &o->second;
-    d.in = over == nullptr || (over->in.value_or(true) && !over->removed);
+    d.in = !leaving && (over == nullptr ||
+                        (over->in.value_or(true) && !over->removed));
     if (over != nullptr && over->weight.has_value()) d.weight = *over->weight;
   }
   return ClusterMap::Create(0, std::move(disks));

@@ -13,6 +13,7 @@
 
 #include "src/model/host_record.h"
 #include "src/model/host_registry.h"
+#include "src/model/member.h"
 
 // The cluster map: every disk of the pool with where it sits in the failure
 // hierarchy (region > zone > cluster > host > disk), its weight and its
@@ -149,9 +150,14 @@ double WeightFromCapacity(uint64_t capacity_bytes);
 // - a disk id listed by two hosts is taken from the one that is up, else
 //   from the smaller host id.
 //
+// - a host with a member record (member.h) takes the record's cluster,
+//   and its region and zone where set; its disks are down while the
+//   member is down, and out while it is draining or leaving.
+//
 // InvalidArgument when the result is not a valid map (see Create()).
 absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
                                     const DiskOverrides& overrides,
-                                    const ClusterMap* previous);
+                                    const ClusterMap* previous,
+                                    const Members& members = {});
 
 }  // namespace juke

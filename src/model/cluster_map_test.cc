@@ -292,6 +292,48 @@ TEST(BuildMapTest, KeepsVanishedDisksAsDown) {
   EXPECT_TRUE(back->FindDisk("d2")->up);
 }
 
+TEST(BuildMapTest, MembersSetLabelsDownAndOut) {
+  std::vector<HostStatus> hosts = {
+      Host("h1", true, {DiskRec("d1", 10 * kGiB)}),
+      Host("h2", true, {DiskRec("d2", 10 * kGiB)}),
+      Host("h3", true, {DiskRec("d3", 10 * kGiB)}),
+      Host("h4", true, {DiskRec("d4", 10 * kGiB)}),
+      Host("h5", true, {DiskRec("d5", 10 * kGiB)}),
+  };
+  auto member = [](const char* host, const char* cluster, MemberState state) {
+    MemberRecord m;
+    m.host_id = host;
+    m.cluster = cluster;
+    m.state = state;
+    return m;
+  };
+  Members members;
+  members["h1"] = member("h1", "aws-1", MemberState::kActive);
+  members["h1"].region = "us";
+  members["h2"] = member("h2", "gcp-1", MemberState::kDown);
+  members["h3"] = member("h3", "gcp-1", MemberState::kDraining);
+  members["h4"] = member("h4", "gcp-1", MemberState::kLeaving);
+  DiskOverrides overrides;
+  overrides["d3"].in = true;  // Draining wins over the admin's "in".
+  auto map = BuildMap(hosts, overrides, nullptr, members);
+  ASSERT_TRUE(map.ok()) << map.status();
+
+  const MapDisk* d1 = map->FindDisk("d1");
+  EXPECT_EQ(d1->labels, (HostLabels{"us", "eu-1a", "aws-1", "h1"}));
+  EXPECT_TRUE(d1->up);
+  EXPECT_TRUE(d1->in);
+  EXPECT_EQ(map->FindDisk("d2")->labels.cluster, "gcp-1");
+  EXPECT_EQ(map->FindDisk("d2")->labels.region, "eu");  // Not set: kept.
+  EXPECT_FALSE(map->FindDisk("d2")->up);  // Alive daemon, NotReady node.
+  EXPECT_TRUE(map->FindDisk("d2")->in);
+  EXPECT_TRUE(map->FindDisk("d3")->up);
+  EXPECT_FALSE(map->FindDisk("d3")->in);
+  EXPECT_FALSE(map->FindDisk("d4")->in);
+  // No member record: as its daemon says.
+  EXPECT_EQ(map->FindDisk("d5")->labels.cluster, "c1");
+  EXPECT_TRUE(map->FindDisk("d5")->in);
+}
+
 TEST(BuildMapTest, DiskListedTwiceGoesToTheLiveHost) {
   std::vector<HostStatus> hosts = {
       Host("a", false, {DiskRec("d1", 10 * kGiB)}),

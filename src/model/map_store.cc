@@ -176,8 +176,10 @@ absl::StatusOr<ClusterMap> MapStore::Refresh() {
         JUKE_ASSIGN_OR_RETURN(std::vector<HostStatus> hosts, ListHosts(*etcd_));
         JUKE_ASSIGN_OR_RETURN(DiskOverrides overrides,
                               LoadDiskOverrides(*etcd_));
+        JUKE_ASSIGN_OR_RETURN(Members members, LoadMembers(*etcd_));
         return BuildMap(hosts, overrides,
-                        current.map.has_value() ? &*current.map : nullptr);
+                        current.map.has_value() ? &*current.map : nullptr,
+                        members);
       });
 }
 
