@@ -385,7 +385,7 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     d.labels.cluster = member.cluster;
     if (!member.region.empty()) d.labels.region = member.region;
     if (!member.zone.empty()) d.labels.zone = member.zone;
-    if (member.state == MemberState::kDown) d.up = false;
+    if (member.down) d.up = false;
   }
 
   // The admin's word comes last; a draining or leaving member is out too.

@@ -152,7 +152,7 @@ double WeightFromCapacity(uint64_t capacity_bytes);
 //
 // - a host with a member record (member.h) takes the record's cluster,
 //   and its region and zone where set; its disks are down while the
-//   member is down, and out while it is draining or leaving.
+//   member is marked down, and out while it is draining or leaving.
 //
 // InvalidArgument when the result is not a valid map (see Create()).
 absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,

@@ -310,7 +310,8 @@ TEST(BuildMapTest, MembersSetLabelsDownAndOut) {
   Members members;
   members["h1"] = member("h1", "aws-1", MemberState::kActive);
   members["h1"].region = "us";
-  members["h2"] = member("h2", "gcp-1", MemberState::kDown);
+  members["h2"] = member("h2", "gcp-1", MemberState::kActive);
+  members["h2"].down = true;
   members["h3"] = member("h3", "gcp-1", MemberState::kDraining);
   members["h4"] = member("h4", "gcp-1", MemberState::kLeaving);
   DiskOverrides overrides;

@@ -15,7 +15,6 @@ using Json = nlohmann::json;
 
 constexpr std::pair<MemberState, absl::string_view> kStateNames[] = {
     {MemberState::kActive, "active"},
-    {MemberState::kDown, "down"},
     {MemberState::kDraining, "draining"},
     {MemberState::kLeaving, "leaving"},
 };
@@ -48,7 +47,7 @@ absl::StatusOr<MemberState> ParseMemberState(absl::string_view name) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown member state '", name,
-                   "'; expected active, down, draining or leaving"));
+                   "'; expected active, draining or leaving"));
 }
 
 std::string MemberKey(absl::string_view host_id) {
@@ -65,6 +64,7 @@ absl::StatusOr<std::string> EncodeMember(const MemberRecord& m) {
             {"region", m.region},
             {"zone", m.zone},
             {"state", std::string(MemberStateName(m.state))},
+            {"down", m.down},
             {"reason", m.reason}};
   try {
     return j.dump();
@@ -88,6 +88,13 @@ absl::StatusOr<MemberRecord> DecodeMember(absl::string_view json) {
   JUKE_RETURN_IF_ERROR(ReadString(j, "zone", &m.zone));
   JUKE_RETURN_IF_ERROR(ReadString(j, "state", &state));
   JUKE_RETURN_IF_ERROR(ReadString(j, "reason", &m.reason));
+  if (auto it = j.find("down"); it != j.end()) {
+    if (!it->is_boolean()) {
+      return absl::InvalidArgumentError(
+          "member record: field 'down' is not a boolean");
+    }
+    m.down = it->get<bool>();
+  }
   if (m.host_id.empty()) {
     return absl::InvalidArgumentError("member record without a host id");
   }

@@ -30,11 +30,8 @@ namespace juke {
 inline constexpr char kMembersPrefix[] = "/juke/v1/members/";
 
 enum class MemberState {
-  // Serves and holds data.
+  // Holds data.
   kActive,
-  // Its Node has been NotReady past the grace period: its disks are down,
-  // whatever its daemon says, and their chunks are rebuilt elsewhere.
-  kDown,
   // Its node is draining: its disks are out and their data moves away.
   kDraining,
   // Its Node is gone: its disks are out, and once nothing depends on them
@@ -42,7 +39,7 @@ enum class MemberState {
   kLeaving,
 };
 
-// "active", "down", "draining", "leaving".
+// "active", "draining", "leaving".
 absl::string_view MemberStateName(MemberState state);
 // InvalidArgument for any other name.
 absl::StatusOr<MemberState> ParseMemberState(absl::string_view name);
@@ -53,6 +50,9 @@ struct MemberRecord {
   std::string region;   // Empty: as the daemon says.
   std::string zone;     // Empty: as the daemon says.
   MemberState state = MemberState::kActive;
+  // Its Node has been NotReady past the grace period: its disks are down,
+  // whatever its daemon says, and their chunks are served from elsewhere.
+  bool down = false;
   std::string reason;  // Why it is in this state, for people.
   bool operator==(const MemberRecord&) const = default;
 };

@@ -12,6 +12,7 @@ TEST(MemberTest, RoundTrips) {
   m.region = "eu-west";
   m.zone = "eu-west-1a";
   m.state = MemberState::kDraining;
+  m.down = true;
   m.reason = "JukeNode node-1 is draining";
   auto json = EncodeMember(m);
   ASSERT_TRUE(json.ok()) << json.status();
@@ -22,8 +23,8 @@ TEST(MemberTest, RoundTrips) {
 }
 
 TEST(MemberTest, StatesByName) {
-  for (MemberState s : {MemberState::kActive, MemberState::kDown,
-                        MemberState::kDraining, MemberState::kLeaving}) {
+  for (MemberState s : {MemberState::kActive, MemberState::kDraining,
+                        MemberState::kLeaving}) {
     auto parsed = ParseMemberState(MemberStateName(s));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, s);
@@ -35,13 +36,15 @@ TEST(MemberTest, MissingFieldsAreEmptyAndUnknownOnesIgnored) {
   auto m = DecodeMember(R"({"hostId":"h1","cluster":"c","future":1})");
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->state, MemberState::kActive);
+  EXPECT_FALSE(m->down);
   EXPECT_EQ(m->zone, "");
 }
 
 TEST(MemberTest, RefusesBadRecords) {
   for (const char* bad :
        {"", "[]", "{", R"({"cluster":"c"})", R"({"hostId":7})",
-        R"({"hostId":"h","state":"gone"})", R"({"hostId":"h","zone":[]})"}) {
+        R"({"hostId":"h","state":"gone"})", R"({"hostId":"h","zone":[]})",
+        R"({"hostId":"h","down":"yes"})"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(DecodeMember(bad).status())) << bad;
   }
   MemberRecord m;
