@@ -17,7 +17,7 @@ packages=(
   libabsl-dev librocksdb-dev liburing-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libisal-dev prometheus-cpp-dev libcivetweb-dev
   libfuse3-dev fuse3 nlohmann-json3-dev libcurl4-openssl-dev zlib1g-dev
-  libxxhash-dev
+  libxxhash-dev libyaml-cpp-dev
   # Real parts the tests and the local pool use.
   etcd-server etcd-client fio iproute2 procps util-linux e2fsprogs xfsprogs
   psmisc curl ca-certificates python3
