@@ -18,6 +18,10 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr char kJukeApi[] = "/apis/juke.io/v1alpha1";
+// Events about cluster-scoped objects (Nodes, JukeClusters) live in the
+// default namespace: the API requires the event's namespace to match its
+// object's, and "default" stands for none.
+constexpr char kEventNamespace[] = "default";
 
 const Logger& Log() {
   static const Logger* log = new Logger(GetLogger("operator"));
@@ -440,7 +444,7 @@ void Operator::PostEvent(const PlannedEvent& e, const Json& cluster,
       {"kind", "Event"},
       {"metadata",
        {{"generateName", absl::StrCat(involved["name"].get<std::string>(), ".")},
-        {"namespace", options_.lease_namespace}}},
+        {"namespace", kEventNamespace}}},
       {"involvedObject", involved},
       {"reason", e.reason},
       {"message", e.message},
@@ -454,7 +458,7 @@ void Operator::PostEvent(const PlannedEvent& e, const Json& cluster,
   JUKE_LOG_INFO(Log(), "Event reason={} object={} message={}", e.reason,
                 involved["name"].get<std::string>(), e.message);
   absl::StatusOr<Json> posted = client_->Create(
-      absl::StrCat("/api/v1/namespaces/", options_.lease_namespace, "/events"),
+      absl::StrCat("/api/v1/namespaces/", kEventNamespace, "/events"),
       event);
   if (!posted.ok()) {
     JUKE_LOG_WARN(Log(), "Posting an event failed reason={} err={}", e.reason,
