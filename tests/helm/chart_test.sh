@@ -42,6 +42,6 @@ refuse "replicas" --set storageClass.replicas=9
 refuse "failureDomain" --set storageClass.failureDomain=rack
 refuse "endpoints" --set etcd.bundled=false
 refuse "disks" --set 'storage.disks={relative/path}'
-refuse "operator is not released" --set operator.enabled=true
+refuse "notReadyGrace" --set operator.notReadyGrace=soon
 refuse "additional properties" --set storage.diskz=x
 echo "chart_test: chart lints, renders and refuses bad values"
