@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+
 #include "src/common/status.h"
 
 namespace juke {
@@ -50,9 +51,8 @@ size_t OnWatchBytes(char* data, size_t size, size_t n, void* arg) {
   size_t start = 0;
   for (size_t nl; (nl = w->pending.find('\n', start)) != std::string::npos;
        start = nl + 1) {
-    absl::string_view line =
-        absl::StripAsciiWhitespace(absl::string_view(w->pending).substr(
-            start, nl - start));
+    absl::string_view line = absl::StripAsciiWhitespace(
+        absl::string_view(w->pending).substr(start, nl - start));
     if (line.empty()) continue;
     Json event = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!event.is_object() || !event.contains("type")) {
@@ -96,8 +96,8 @@ absl::Status StatusFromHttp(long code, absl::string_view body) {
     }
   }
   if (message.empty()) message = std::string(body.substr(0, 512));
-  std::string text = absl::StrCat("Kubernetes API answered ", code, ": ",
-                                  message);
+  std::string text =
+      absl::StrCat("Kubernetes API answered ", code, ": ", message);
   switch (code) {
     case 400:
     case 422:
@@ -208,28 +208,30 @@ absl::StatusOr<Json> KubeClient::Request(const char* method,
   if (body != nullptr) {
     payload = body->dump();
     headers.reset(curl_slist_append(
-        headers.release(), absl::StrCat("Content-Type: ", content_type).c_str()));
+        headers.release(),
+        absl::StrCat("Content-Type: ", content_type).c_str()));
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(payload.size()));
   }
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(request_timeout_)));
+  curl_easy_setopt(
+      c, CURLOPT_TIMEOUT_MS,
+      static_cast<long>(absl::ToInt64Milliseconds(request_timeout_)));
   std::string response;
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response);
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat(
-        method, " ", path, ": cannot reach the Kubernetes API at ",
-        config_.server, ": ", curl_easy_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat(method, " ", path, ": cannot reach the Kubernetes API at ",
+                     config_.server, ": ", curl_easy_strerror(rc)));
   }
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  JUKE_RETURN_IF_ERROR(
-      Annotate(StatusFromHttp(code, response), absl::StrCat(method, " ", path)));
+  JUKE_RETURN_IF_ERROR(Annotate(StatusFromHttp(code, response),
+                                absl::StrCat(method, " ", path)));
   Json j = Json::parse(response, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return absl::InternalError(
@@ -268,7 +270,8 @@ absl::Status KubeClient::Watch(
     const std::atomic<bool>* stop) {
   int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(timeout));
   std::string url = absl::StrCat(
-      config_.server, path, path.find('?') == absl::string_view::npos ? "?" : "&",
+      config_.server, path,
+      path.find('?') == absl::string_view::npos ? "?" : "&",
       "watch=true&allowWatchBookmarks=true&timeoutSeconds=", seconds,
       "&resourceVersion=", resource_version);
   HeaderList headers;
@@ -295,8 +298,8 @@ absl::Status KubeClient::Watch(
                     absl::StrCat("watch ", path));
   }
   if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat(
-        "watch ", path, ": ", curl_easy_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("watch ", path, ": ", curl_easy_strerror(rc)));
   }
   return absl::OkStatus();
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+
 #include "src/kube/kube_config.h"
 
 // A small client of the Kubernetes API over HTTPS (libcurl), with JSON
@@ -62,8 +63,7 @@ class KubeClient {
   // which the server is asked for), Cancelled once `*stop` is set,
   // OutOfRange when the version is too old (the caller lists again), the
   // first error `on_event` returns, or the request's error.
-  absl::Status Watch(absl::string_view path,
-                     absl::string_view resource_version,
+  absl::Status Watch(absl::string_view path, absl::string_view resource_version,
                      absl::Duration timeout,
                      const std::function<absl::Status(const Json&)>& on_event,
                      const std::atomic<bool>* stop);

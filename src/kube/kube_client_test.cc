@@ -1,6 +1,7 @@
 #include "src/kube/kube_client.h"
 
 #include "gtest/gtest.h"
+
 #include "src/kube/leader_election.h"
 
 namespace juke {
@@ -17,7 +18,8 @@ TEST(StatusFromHttpTest, MapsCodesAndKeepsTheMessage) {
   EXPECT_TRUE(absl::IsAlreadyExists(
       StatusFromHttp(409, R"({"reason":"AlreadyExists"})")));
   EXPECT_TRUE(absl::IsAborted(StatusFromHttp(409, R"({"reason":"Conflict"})")));
-  EXPECT_TRUE(absl::IsOutOfRange(StatusFromHttp(410, R"({"reason":"Expired"})")));
+  EXPECT_TRUE(
+      absl::IsOutOfRange(StatusFromHttp(410, R"({"reason":"Expired"})")));
   EXPECT_TRUE(absl::IsInvalidArgument(StatusFromHttp(422, "{}")));
   EXPECT_TRUE(absl::IsInvalidArgument(StatusFromHttp(400, "not json")));
   EXPECT_TRUE(absl::IsUnauthenticated(StatusFromHttp(401, "")));

@@ -7,7 +7,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+
 #include "src/common/status.h"
+
 #include "yaml-cpp/yaml.h"
 
 namespace juke {
@@ -88,9 +90,8 @@ absl::StatusOr<KubeConfig> ParseYaml(const YAML::Node& root,
   if (std::string ns = Text(context, "namespace"); !ns.empty()) {
     config.default_namespace = ns;
   }
-  JUKE_ASSIGN_OR_RETURN(
-      YAML::Node cluster,
-      Named(root, "clusters", "cluster", Text(context, "cluster")));
+  JUKE_ASSIGN_OR_RETURN(YAML::Node cluster, Named(root, "clusters", "cluster",
+                                                  Text(context, "cluster")));
   config.server = std::string(absl::StripSuffix(Text(cluster, "server"), "/"));
   if (config.server.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -98,9 +99,9 @@ absl::StatusOr<KubeConfig> ParseYaml(const YAML::Node& root,
   }
   config.insecure_skip_tls_verify =
       Text(cluster, "insecure-skip-tls-verify") == "true";
-  JUKE_ASSIGN_OR_RETURN(
-      config.ca_pem, DataOrFile(cluster, "certificate-authority-data",
-                                "certificate-authority", base_dir));
+  JUKE_ASSIGN_OR_RETURN(config.ca_pem,
+                        DataOrFile(cluster, "certificate-authority-data",
+                                   "certificate-authority", base_dir));
 
   std::string user_name = Text(context, "user");
   if (user_name.empty()) return config;  // Anonymous.
@@ -173,8 +174,7 @@ absl::StatusOr<KubeConfig> InClusterConfig(absl::string_view secrets_dir) {
   absl::StatusOr<std::string> ns =
       ReadWholeFile(absl::StrCat(secrets_dir, "/namespace"));
   if (ns.ok() && !ns->empty()) {
-    config.default_namespace =
-        std::string(absl::StripAsciiWhitespace(*ns));
+    config.default_namespace = std::string(absl::StripAsciiWhitespace(*ns));
   }
   return config;
 }
@@ -184,8 +184,8 @@ absl::StatusOr<KubeConfig> FindKubeConfig(absl::string_view path,
   if (!path.empty()) return LoadKubeconfig(path, context);
   if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
     // Only the first file of a list is read.
-    std::string first(absl::string_view(env).substr(
-        0, absl::string_view(env).find(':')));
+    std::string first(
+        absl::string_view(env).substr(0, absl::string_view(env).find(':')));
     return LoadKubeconfig(first, context);
   }
   absl::StatusOr<KubeConfig> in_cluster = InClusterConfig();

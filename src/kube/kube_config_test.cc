@@ -58,9 +58,8 @@ TEST(KubeConfigTest, NamedContextWithCertificates) {
 }
 
 TEST(KubeConfigTest, FilesRelativeToTheKubeconfig) {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() /
-      absl::StrCat("kube_config_test_", getpid());
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              absl::StrCat("kube_config_test_", getpid());
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ca.crt") << "FILE-CA";
   std::ofstream(dir / "kubeconfig") << R"(
@@ -77,8 +76,8 @@ current-context: x
 }
 
 TEST(KubeConfigTest, RefusesWhatItCannotUse) {
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      ParseKubeconfig("just text", "", "").status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ParseKubeconfig("just text", "", "").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
       ParseKubeconfig("a: [unclosed", "", "").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
@@ -89,19 +88,26 @@ TEST(KubeConfigTest, RefusesWhatItCannotUse) {
 clusters: [{name: c, cluster: {}}]
 contexts: [{name: x, context: {cluster: c}}]
 current-context: x
-)", "", "").status()));  // No server.
+)",
+                                                      "", "")
+                                          .status()));  // No server.
   EXPECT_TRUE(absl::IsUnimplemented(ParseKubeconfig(R"(
 clusters: [{name: c, cluster: {server: "https://x:1"}}]
 users: [{name: u, user: {exec: {command: aws}}}]
 contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
-)", "", "").status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(ParseKubeconfig(R"(
+)",
+                                                    "", "")
+                                        .status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ParseKubeconfig(R"(
 clusters: [{name: c, cluster: {server: "https://x:1"}}]
 users: [{name: u, user: {client-certificate-data: Q0VSVA==}}]
 contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
-)", "", "").status()));  // Certificate without key.
+)",
+                                              "", "")
+                                  .status()));  // Certificate without key.
   EXPECT_TRUE(absl::IsNotFound(LoadKubeconfig("/nonexistent/kc", "").status()));
 }
 
@@ -109,9 +115,8 @@ TEST(KubeConfigTest, InClusterNeedsThePodsEnvironment) {
   unsetenv("KUBERNETES_SERVICE_HOST");
   EXPECT_TRUE(absl::IsNotFound(InClusterConfig("/nonexistent").status()));
 
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() /
-      absl::StrCat("kube_sa_test_", getpid());
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              absl::StrCat("kube_sa_test_", getpid());
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ca.crt") << "SA-CA";
   std::ofstream(dir / "namespace") << "juke-system\n";

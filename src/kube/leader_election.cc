@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "src/common/logging.h"
 #include "src/common/status.h"
 
@@ -48,13 +49,12 @@ Json LeaseLock::Spec(absl::Time now, bool new_holder,
                      const Json& old_spec) const {
   Json spec = old_spec.is_object() ? old_spec : Json::object();
   spec["holderIdentity"] = identity_;
-  spec["leaseDurationSeconds"] =
-      absl::ToInt64Seconds(options_.lease_duration);
+  spec["leaseDurationSeconds"] = absl::ToInt64Seconds(options_.lease_duration);
   spec["renewTime"] = KubeMicroTime(now);
   if (new_holder) {
     spec["acquireTime"] = KubeMicroTime(now);
-    spec["leaseTransitions"] = spec.value("leaseTransitions", 0) +
-                               (old_spec.is_object() ? 1 : 0);
+    spec["leaseTransitions"] =
+        spec.value("leaseTransitions", 0) + (old_spec.is_object() ? 1 : 0);
   }
   return spec;
 }
@@ -63,15 +63,14 @@ absl::StatusOr<bool> LeaseLock::TryAcquireOrRenew() {
   absl::Time now = absl::Now();
   absl::StatusOr<Json> lease = client_->Get(Path());
   if (absl::IsNotFound(lease.status())) {
-    Json object = {
-        {"apiVersion", "coordination.k8s.io/v1"},
-        {"kind", "Lease"},
-        {"metadata", {{"name", name_}, {"namespace", namespace_}}},
-        {"spec", Spec(now, true, Json())}};
-    absl::StatusOr<Json> created = client_->Create(
-        absl::StrCat("/apis/coordination.k8s.io/v1/namespaces/", namespace_,
-                     "/leases"),
-        object);
+    Json object = {{"apiVersion", "coordination.k8s.io/v1"},
+                   {"kind", "Lease"},
+                   {"metadata", {{"name", name_}, {"namespace", namespace_}}},
+                   {"spec", Spec(now, true, Json())}};
+    absl::StatusOr<Json> created =
+        client_->Create(absl::StrCat("/apis/coordination.k8s.io/v1/namespaces/",
+                                     namespace_, "/leases"),
+                        object);
     if (absl::IsAlreadyExists(created.status())) return false;
     if (!created.ok()) return created.status();
     JUKE_LOG_INFO(Log(), "Became leader lease={}/{} identity={}", namespace_,
@@ -93,8 +92,10 @@ absl::StatusOr<bool> LeaseLock::TryAcquireOrRenew() {
     }
     int64_t seconds = spec.value("leaseDurationSeconds", int64_t{0});
     if (now - observed_at_ < absl::Seconds(seconds)) return false;
-    JUKE_LOG_INFO(Log(), "Lease expired, taking over lease={}/{} "
-                  "previousHolder={}", namespace_, name_, holder);
+    JUKE_LOG_INFO(Log(),
+                  "Lease expired, taking over lease={}/{} "
+                  "previousHolder={}",
+                  namespace_, name_, holder);
   }
   Json updated = *lease;
   updated["spec"] = Spec(now, !mine, spec);

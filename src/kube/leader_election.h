@@ -4,6 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+
 #include "src/kube/kube_client.h"
 
 // Leader election on a coordination.k8s.io/v1 Lease, so that of several

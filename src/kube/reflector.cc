@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "src/common/logging.h"
 
 namespace juke {
@@ -111,16 +112,20 @@ void Reflector::Run(const std::atomic<bool>* stop) {
     }
     if (absl::IsCancelled(s)) break;
     if (absl::IsOutOfRange(s)) {
-      JUKE_LOG_INFO(Log(), "Watch expired, listing again path={} "
-                    "resourceVersion={}", path_, resource_version());
+      JUKE_LOG_INFO(Log(),
+                    "Watch expired, listing again path={} "
+                    "resourceVersion={}",
+                    path_, resource_version());
       need_list = true;
       continue;
     }
     // Disconnected, or the server is away: resume from the same version
     // once it answers; should that version be gone by then, the server
     // says so (410) and the next round lists again.
-    JUKE_LOG_WARN(Log(), "Watch failed, resuming path={} resourceVersion={} "
-                  "err={}", path_, resource_version(), s);
+    JUKE_LOG_WARN(Log(),
+                  "Watch failed, resuming path={} resourceVersion={} "
+                  "err={}",
+                  path_, resource_version(), s);
     Pause(backoff, stop);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+
 #include "src/kube/kube_client.h"
 
 // Keeps a local copy of one collection of Kubernetes objects: lists it,

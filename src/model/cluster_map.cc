@@ -391,13 +391,13 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
   // The admin's word comes last; a draining or leaving member is out too.
   for (MapDisk& d : disks) {
     auto m = members.find(d.host_id);
-    bool leaving = m != members.end() &&
-                   (m->second.state == MemberState::kDraining ||
-                    m->second.state == MemberState::kLeaving);
+    bool leaving =
+        m != members.end() && (m->second.state == MemberState::kDraining ||
+                               m->second.state == MemberState::kLeaving);
     auto o = overrides.find(d.disk_id);
     const DiskOverride* over = o == overrides.end() ? nullptr : &o->second;
-    d.in = !leaving && (over == nullptr ||
-                        (over->in.value_or(true) && !over->removed));
+    d.in = !leaving &&
+           (over == nullptr || (over->in.value_or(true) && !over->removed));
     if (over != nullptr && over->weight.has_value()) d.weight = *over->weight;
   }
   return ClusterMap::Create(0, std::move(disks));

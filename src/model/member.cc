@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+
 #include "src/common/status.h"
 #include "src/model/keys.h"
 

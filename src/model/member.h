@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+
 #include "src/common/etcd_client.h"
 
 // What the operator of a host's Kubernetes cluster says about the host

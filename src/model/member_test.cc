@@ -23,8 +23,8 @@ TEST(MemberTest, RoundTrips) {
 }
 
 TEST(MemberTest, StatesByName) {
-  for (MemberState s : {MemberState::kActive, MemberState::kDraining,
-                        MemberState::kLeaving}) {
+  for (MemberState s :
+       {MemberState::kActive, MemberState::kDraining, MemberState::kLeaving}) {
     auto parsed = ParseMemberState(MemberStateName(s));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, s);
@@ -49,7 +49,8 @@ TEST(MemberTest, RefusesBadRecords) {
   }
   MemberRecord m;
   m.host_id = "h";
-  EXPECT_TRUE(absl::IsInvalidArgument(EncodeMember(m).status()));  // No cluster.
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(EncodeMember(m).status()));  // No cluster.
   m.cluster = "c";
   m.zone = "\xff";
   EXPECT_TRUE(absl::IsInvalidArgument(EncodeMember(m).status()));

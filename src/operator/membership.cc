@@ -82,8 +82,8 @@ MembershipPlan PlanMembership(const MembershipInput& in) {
                              "disks out of the pool; their data moves to other "
                              "hosts",
                              false}
-              : PlannedEvent{node.name, "Active",
-                             "disks back in the pool", false});
+              : PlannedEvent{node.name, "Active", "disks back in the pool",
+                             false});
     }
     plan.put.push_back(want);
   }

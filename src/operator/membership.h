@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+
 #include "src/model/cluster_map.h"
 #include "src/model/host_registry.h"
 #include "src/model/member.h"

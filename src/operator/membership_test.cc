@@ -46,7 +46,7 @@ TEST(PlanMembershipTest, NewNodesJoinWithTheirTopology) {
   const MemberRecord* n1 = Put(plan, "n1");
   ASSERT_NE(n1, nullptr);
   EXPECT_EQ(n1->cluster, "aws-1");
-  EXPECT_EQ(n1->region, "us-east");  // The cluster's default.
+  EXPECT_EQ(n1->region, "us-east");   // The cluster's default.
   EXPECT_EQ(n1->zone, "us-east-1b");  // The Node's label.
   EXPECT_EQ(n1->state, MemberState::kActive);
   EXPECT_FALSE(n1->down);
@@ -172,10 +172,9 @@ TEST(DependedHostsTest, PinnedEpochsAndLiveChunks) {
   b.in = false;  // Out in the pinned epoch: no data placed there.
   auto map = ClusterMap::Create(3, {a, b, c});
   ASSERT_TRUE(map.ok());
-  std::set<std::string> depended =
-      DependedHosts({*map}, {Host("a", true, 0), Host("b", true, 0),
-                             Host("c", true, 0), Host("d", true, 4),
-                             Host("e", false, 4)});
+  std::set<std::string> depended = DependedHosts(
+      {*map}, {Host("a", true, 0), Host("b", true, 0), Host("c", true, 0),
+               Host("d", true, 4), Host("e", false, 4)});
   // a: in a pinned map; d: its live daemon reports chunks. b is out, c has
   // weight 0, e is down (what it reports is stale).
   EXPECT_EQ(depended, (std::set<std::string>{"a", "d"}));

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "src/common/logging.h"
 #include "src/common/status.h"
 #include "src/model/keys.h"
@@ -48,7 +49,8 @@ NodeInfo ToNodeInfo(const Json& node) {
   n.zone = Label(node, "topology.kubernetes.io/zone");
   const Json status = node.value("status", Json::object());
   for (const Json& c : status.value("conditions", Json::array())) {
-    if (c.value("type", "") == "Ready") n.ready = c.value("status", "") == "True";
+    if (c.value("type", "") == "Ready")
+      n.ready = c.value("status", "") == "True";
   }
   return n;
 }
@@ -135,8 +137,8 @@ void Operator::Run(const std::atomic<bool>* stop) {
       absl::MutexLock lock(&mu_);
       changed = changed_;
     }
-    bool synced = nodes_.synced() && juke_nodes_.synced() &&
-                  juke_clusters_.synced();
+    bool synced =
+        nodes_.synced() && juke_nodes_.synced() && juke_clusters_.synced();
     if (leader && synced && (changed || now >= next_resync)) {
       {
         absl::MutexLock lock(&mu_);
@@ -256,9 +258,11 @@ absl::Status Operator::Reconcile() {
   MembershipPlan plan = PlanMembership(in);
   for (const MemberRecord& m : plan.put) {
     JUKE_RETURN_IF_ERROR(PutMember(*etcd_, m));
-    JUKE_LOG_INFO(Log(), "Member updated hostID={} cluster={} state={} "
-                  "down={} region={} zone={}", m.host_id, m.cluster,
-                  MemberStateName(m.state), m.down, m.region, m.zone);
+    JUKE_LOG_INFO(Log(),
+                  "Member updated hostID={} cluster={} state={} "
+                  "down={} region={} zone={}",
+                  m.host_id, m.cluster, MemberStateName(m.state), m.down,
+                  m.region, m.zone);
     in.members[m.host_id] = m;
   }
   for (const std::string& host : plan.remove) {
@@ -330,10 +334,11 @@ absl::Status Operator::UpdateClusterStatus(const Json& cluster,
                                    s.clusters.size(), " clusters, map epoch ",
                                    s.map_epoch),
                       generation, now),
-            Condition(old_conditions, "Degraded", s.disks_down > 0,
-                      s.disks_down > 0 ? "DisksDown" : "AllDisksUp",
-                      absl::StrCat(s.disks_down, " of ", s.disks, " disks down"),
-                      generation, now),
+            Condition(
+                old_conditions, "Degraded", s.disks_down > 0,
+                s.disks_down > 0 ? "DisksDown" : "AllDisksUp",
+                absl::StrCat(s.disks_down, " of ", s.disks, " disks down"),
+                generation, now),
             Condition(old_conditions, "Progressing", !moving.empty(),
                       moving.empty() ? "Settled" : "DataMoving",
                       moving.empty()
@@ -341,9 +346,9 @@ absl::Status Operator::UpdateClusterStatus(const Json& cluster,
                           : absl::StrCat("data moving off ",
                                          absl::StrJoin(moving, ", ")),
                       generation, now)})}};
-  return WriteStatus(absl::StrCat(kJukeApi, "/jukeclusters/",
-                                  MetadataString(cluster, "name")),
-                     cluster, std::move(status));
+  return WriteStatus(
+      absl::StrCat(kJukeApi, "/jukeclusters/", MetadataString(cluster, "name")),
+      cluster, std::move(status));
 }
 
 absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
@@ -363,14 +368,13 @@ absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
       if (!d.up) ++disks_down;
     }
     auto n = nodes.find(node);
-    bool ready = n != nodes.end() && n->second->ready && disks > 0 &&
-                 disks_down == 0;
-    std::string ready_reason =
-        n == nodes.end()            ? "NodeMissing"
-        : !n->second->ready         ? "NodeNotReady"
-        : disks == 0                ? "NoDisks"
-        : disks_down > 0            ? "DisksDown"
-                                    : "Serving";
+    bool ready =
+        n != nodes.end() && n->second->ready && disks > 0 && disks_down == 0;
+    std::string ready_reason = n == nodes.end()    ? "NodeMissing"
+                               : !n->second->ready ? "NodeNotReady"
+                               : disks == 0        ? "NoDisks"
+                               : disks_down > 0    ? "DisksDown"
+                                                   : "Serving";
     bool moving = in.depended.count(node) > 0;
     const Json old = jn.value("status", Json::object());
     const Json oc = old.value("conditions", Json::array());
@@ -419,8 +423,8 @@ absl::Status Operator::WriteStatus(const std::string& path, const Json& object,
     // Someone else changed the object: read it again, keep their change.
     JUKE_ASSIGN_OR_RETURN(current, client_->Get(path));
   }
-  return absl::AbortedError(absl::StrCat("update ", path,
-                                         "/status: conflicts kept coming"));
+  return absl::AbortedError(
+      absl::StrCat("update ", path, "/status: conflicts kept coming"));
 }
 
 void Operator::PostEvent(const PlannedEvent& e, const Json& cluster,
@@ -439,27 +443,26 @@ void Operator::PostEvent(const PlannedEvent& e, const Json& cluster,
                 {"uid", MetadataString(cluster, "uid")}};
   }
   std::string now = KubeTime(absl::Now());
-  Json event = {
-      {"apiVersion", "v1"},
-      {"kind", "Event"},
-      {"metadata",
-       {{"generateName", absl::StrCat(involved["name"].get<std::string>(), ".")},
-        {"namespace", kEventNamespace}}},
-      {"involvedObject", involved},
-      {"reason", e.reason},
-      {"message", e.message},
-      {"type", e.warning ? "Warning" : "Normal"},
-      {"source", {{"component", "juke-operator"}}},
-      {"reportingComponent", "juke-operator"},
-      {"reportingInstance", options_.identity},
-      {"firstTimestamp", now},
-      {"lastTimestamp", now},
-      {"count", 1}};
+  Json event = {{"apiVersion", "v1"},
+                {"kind", "Event"},
+                {"metadata",
+                 {{"generateName",
+                   absl::StrCat(involved["name"].get<std::string>(), ".")},
+                  {"namespace", kEventNamespace}}},
+                {"involvedObject", involved},
+                {"reason", e.reason},
+                {"message", e.message},
+                {"type", e.warning ? "Warning" : "Normal"},
+                {"source", {{"component", "juke-operator"}}},
+                {"reportingComponent", "juke-operator"},
+                {"reportingInstance", options_.identity},
+                {"firstTimestamp", now},
+                {"lastTimestamp", now},
+                {"count", 1}};
   JUKE_LOG_INFO(Log(), "Event reason={} object={} message={}", e.reason,
                 involved["name"].get<std::string>(), e.message);
   absl::StatusOr<Json> posted = client_->Create(
-      absl::StrCat("/api/v1/namespaces/", kEventNamespace, "/events"),
-      event);
+      absl::StrCat("/api/v1/namespaces/", kEventNamespace, "/events"), event);
   if (!posted.ok()) {
     JUKE_LOG_WARN(Log(), "Posting an event failed reason={} err={}", e.reason,
                   posted.status());

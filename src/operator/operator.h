@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+
 #include "src/common/etcd_client.h"
 #include "src/kube/kube_client.h"
 #include "src/kube/leader_election.h"

@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "src/common/logging.h"
 #include "src/common/signals.h"
 #include "src/kube/kube_client.h"
@@ -118,16 +119,18 @@ int main(int argc, char** argv) {
     return Usage(
         "need 0 < --retry_period < --renew_deadline < --lease_duration");
   }
-  if (o.resync <= absl::ZeroDuration() ||
-      o.watch_timeout < absl::Seconds(1) ||
+  if (o.resync <= absl::ZeroDuration() || o.watch_timeout < absl::Seconds(1) ||
       o.not_ready_grace < absl::ZeroDuration()) {
-    return Usage("--resync must be positive, --watch_timeout at least 1s and "
-                 "--not_ready_grace not negative");
+    return Usage(
+        "--resync must be positive, --watch_timeout at least 1s and "
+        "--not_ready_grace not negative");
   }
 
   juke::Logger log = juke::GetLogger("operator");
-  JUKE_LOG_INFO(log, "Starting server={} clusterResource={} identity={} "
-                "namespace={}", config->server, o.cluster_resource, o.identity,
+  JUKE_LOG_INFO(log,
+                "Starting server={} clusterResource={} identity={} "
+                "namespace={}",
+                config->server, o.cluster_resource, o.identity,
                 o.lease_namespace);
   juke::Operator op(client->get(), o);
   std::atomic<bool> stop{false};
