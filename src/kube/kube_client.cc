@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -271,7 +272,7 @@ absl::Status KubeClient::Watch(
   int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(timeout));
   std::string url = absl::StrCat(
       config_.server, path,
-      path.find('?') == absl::string_view::npos ? "?" : "&",
+      absl::StrContains(path, '?') ? "&" : "?",
       "watch=true&allowWatchBookmarks=true&timeoutSeconds=", seconds,
       "&resourceVersion=", resource_version);
   HeaderList headers;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -166,7 +167,7 @@ absl::StatusOr<KubeConfig> InClusterConfig(absl::string_view secrets_dir) {
   KubeConfig config;
   std::string h(host);
   // An IPv6 address needs brackets in a URL.
-  if (h.find(':') != std::string::npos) h = absl::StrCat("[", h, "]");
+  if (absl::StrContains(h, ':')) h = absl::StrCat("[", h, "]");
   config.server = absl::StrCat("https://", h, ":", port);
   config.token_file = absl::StrCat(secrets_dir, "/token");
   JUKE_ASSIGN_OR_RETURN(config.ca_pem,

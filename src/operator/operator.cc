@@ -49,8 +49,9 @@ NodeInfo ToNodeInfo(const Json& node) {
   n.zone = Label(node, "topology.kubernetes.io/zone");
   const Json status = node.value("status", Json::object());
   for (const Json& c : status.value("conditions", Json::array())) {
-    if (c.value("type", "") == "Ready")
+    if (c.value("type", "") == "Ready") {
       n.ready = c.value("status", "") == "True";
+    }
   }
   return n;
 }
@@ -348,7 +349,7 @@ absl::Status Operator::UpdateClusterStatus(const Json& cluster,
                       generation, now)})}};
   return WriteStatus(
       absl::StrCat(kJukeApi, "/jukeclusters/", MetadataString(cluster, "name")),
-      cluster, std::move(status));
+      cluster, status);
 }
 
 absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
@@ -402,13 +403,13 @@ absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
                         generation, now)})}};
     JUKE_RETURN_IF_ERROR(WriteStatus(
         absl::StrCat(kJukeApi, "/jukenodes/", MetadataString(jn, "name")), jn,
-        std::move(status)));
+        status));
   }
   return absl::OkStatus();
 }
 
 absl::Status Operator::WriteStatus(const std::string& path, const Json& object,
-                                   Json status) {
+                                   const Json& status) {
   Json current = object;
   for (int attempt = 0; attempt < 5; ++attempt) {
     if (current.value("status", Json::object()) == status) {

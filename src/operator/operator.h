@@ -72,7 +72,7 @@ class Operator {
   // conditional on the object's resourceVersion; re-reads and retries on
   // a conflict.
   absl::Status WriteStatus(const std::string& path, const Json& object,
-                           Json status);
+                           const Json& status);
   void PostEvent(const PlannedEvent& event, const Json& cluster,
                  const std::map<std::string, NodeInfo>& nodes);
   void Changed();
