@@ -156,24 +156,28 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Update(
                                          kMaxAttempts, " attempts; retry"));
 }
 
-absl::StatusOr<VolumeRecord> VolumeCatalog::Resize(absl::string_view id,
-                                                   uint64_t new_size) {
-  return Update(id, [&](VolumeRecord& r) -> absl::Status {
-    if (r.state != VolumeState::kReady) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("volume ", id, " is being deleted"));
-    }
-    if (new_size < r.size_bytes) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("volume ", id, " is ", r.size_bytes,
-                       " bytes; shrinking to ", new_size, " would drop data"));
-    }
-    VolumeRecord grown = r;
-    grown.size_bytes = new_size;
-    JUKE_RETURN_IF_ERROR(ValidateVolumeShape(grown));
-    r.size_bytes = new_size;
-    return absl::OkStatus();
-  });
+absl::StatusOr<VolumeRecord> VolumeCatalog::Grow(absl::string_view id,
+                                                 uint64_t new_size) {
+  uint64_t old_size = 0;
+  absl::StatusOr<VolumeRecord> grown =
+      Update(id, [&](VolumeRecord& r) -> absl::Status {
+        if (r.state != VolumeState::kReady) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("volume ", id, " is being deleted"));
+        }
+        old_size = r.size_bytes;
+        if (new_size <= r.size_bytes) return absl::OkStatus();
+        VolumeRecord next = r;
+        next.size_bytes = new_size;
+        JUKE_RETURN_IF_ERROR(ValidateVolumeShape(next));
+        r.size_bytes = new_size;
+        return absl::OkStatus();
+      });
+  if (grown.ok() && grown->size_bytes != old_size) {
+    JUKE_LOG_INFO(Log(), "Volume grown volumeID={} oldSize={} newSize={}", id,
+                  old_size, grown->size_bytes);
+  }
+  return grown;
 }
 
 absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,

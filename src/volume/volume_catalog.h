@@ -54,10 +54,12 @@ class VolumeCatalog {
   absl::StatusOr<VersionedVolume> GetVersioned(absl::string_view id);
   absl::StatusOr<std::vector<VolumeRecord>> List();
 
-  // Grows the volume to `new_size` (a multiple of its chunk size). The same
-  // size is a no-op; a smaller one is FailedPrecondition (shrinking would
-  // drop data).
-  absl::StatusOr<VolumeRecord> Resize(absl::string_view id, uint64_t new_size);
+  // Grows the volume to `new_size` bytes (a multiple of its chunk size, at
+  // most kMaxVolumeSize: InvalidArgument, OutOfRange) and returns the
+  // record. Never shrinks: at or below the current size it changes nothing
+  // and returns the record as it is, so a retried grow succeeds.
+  // FailedPrecondition while the volume is being deleted.
+  absl::StatusOr<VolumeRecord> Grow(absl::string_view id, uint64_t new_size);
 
   // Attaches the volume on `node`. A writer attachment takes generation+1;
   // if another node holds it read-write, FailedPrecondition unless

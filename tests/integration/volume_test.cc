@@ -731,5 +731,40 @@ TEST_F(VolumeTest, DeleteRemovesEveryChunkEverywhere) {
   EXPECT_EQ(kept, 3) << "the other volume keeps its three replicas";
 }
 
+TEST_F(VolumeTest, AttachedVolumeGrowsOnlyAsFarAsTheCatalog) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-grow", 2 * kChunk)).ok());
+  auto client = AttachWriter("vol-grow", "h1");
+  ASSERT_NE(client, nullptr);
+  std::vector<uint8_t> head = Random(kChunk, 41);
+  ASSERT_TRUE(client->Write(0, head).ok());
+  std::vector<uint8_t> tail = Random(kChunk, 42);
+  EXPECT_EQ(client->Write(3 * kChunk, tail).code(),
+            absl::StatusCode::kOutOfRange);
+
+  // The device never leads the catalog.
+  EXPECT_EQ(client->Grow(4 * kChunk).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto grown = catalog_->Grow("vol-grow", 4 * kChunk);
+  ASSERT_TRUE(grown.ok()) << grown.status();
+  EXPECT_EQ(grown->size_bytes, 4 * kChunk);
+  // Growing the catalog again, or to less, changes nothing.
+  EXPECT_EQ(catalog_->Grow("vol-grow", 4 * kChunk)->size_bytes, 4 * kChunk);
+  EXPECT_EQ(catalog_->Grow("vol-grow", kChunk)->size_bytes, 4 * kChunk);
+  EXPECT_EQ(catalog_->Grow("vol-grow", kChunk * 4 + 4096).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(client->Grow(4 * kChunk).ok());
+  EXPECT_EQ(client->size(), 4 * kChunk);
+  EXPECT_TRUE(client->Grow(4 * kChunk).ok());
+  EXPECT_EQ(client->Grow(2 * kChunk).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(client->Write(3 * kChunk, tail).ok());
+  std::vector<uint8_t> back(kChunk);
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_TRUE(back == head);
+  ASSERT_TRUE(client->Read(3 * kChunk, back).ok());
+  EXPECT_TRUE(back == tail);
+}
+
 }  // namespace
 }  // namespace juke
