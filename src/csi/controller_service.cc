@@ -323,7 +323,7 @@ grpc::Status ControllerService::ControllerGetCapabilities(
        {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME,
         Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::PUBLISH_READONLY,
         Rpc::LIST_VOLUMES_PUBLISHED_NODES, Rpc::VOLUME_CONDITION,
-        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(t);
   }
   return grpc::Status::OK;
@@ -343,6 +343,44 @@ grpc::Status ControllerService::ControllerGetVolume(
   absl::StatusOr<v1::VolumeCondition> c = VolumeConditionOf(catalog_, v->id);
   if (!c.ok()) return Fail(c.status());
   *response->mutable_status()->mutable_volume_condition() = *c;
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerExpandVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerExpandVolumeRequest* request,
+    v1::ControllerExpandVolumeResponse* response) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  if (!request->has_capacity_range()) {
+    return Invalid("capacity_range is missing");
+  }
+  if (request->has_volume_capability()) {
+    if (absl::Status s = CheckCapability(request->volume_capability());
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
+  // What the range asks is checked before the volume is looked up: a range
+  // no volume can have is wrong for every volume.
+  if (absl::Status s =
+          ExpandedSize(request->capacity_range(), 0, kDefaultChunkSize)
+              .status();
+      !s.ok()) {
+    return Fail(s);
+  }
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, id);
+  if (!v.ok()) return Fail(v.status());
+  absl::StatusOr<uint64_t> size =
+      ExpandedSize(request->capacity_range(), v->size_bytes, v->chunk_size);
+  if (!size.ok()) return Fail(size.status());
+
+  absl::StatusOr<VolumeRecord> grown = catalog_.Grow(id, *size);
+  if (!grown.ok()) return Fail(grown.status());
+  response->set_capacity_bytes(static_cast<int64_t>(grown->size_bytes));
+  // The device on the node learns its size only from the node plugin, for
+  // raw block volumes as well as under a file system.
+  response->set_node_expansion_required(true);
   return grpc::Status::OK;
 }
 

@@ -68,6 +68,10 @@ class NodeService final : public ::csi::v1::Node::Service {
       grpc::ServerContext* context,
       const ::csi::v1::NodeGetVolumeStatsRequest* request,
       ::csi::v1::NodeGetVolumeStatsResponse* response) override;
+  grpc::Status NodeExpandVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::NodeExpandVolumeRequest* request,
+      ::csi::v1::NodeExpandVolumeResponse* response) override;
   grpc::Status NodeGetCapabilities(
       grpc::ServerContext* context,
       const ::csi::v1::NodeGetCapabilitiesRequest* request,
@@ -101,6 +105,11 @@ class NodeService final : public ::csi::v1::Node::Service {
     std::unique_ptr<node::LoopDevice> read_only_loop;
   };
 
+  // Grows the staged volume's device to `size` bytes, with the read-only
+  // loop devices of its publications, then the file system of a writable
+  // mount volume.
+  absl::Status GrowStagedLocked(Staged& staged, uint64_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes node-state.json (atomically: a temporary file, then rename).
   absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include "src/common/status.h"
 #include "src/node/filesystem.h"
 #include "src/volume/volume_record.h"
 
@@ -66,6 +68,26 @@ absl::StatusOr<uint64_t> SizeForRange(const ::csi::v1::CapacityRange* range,
   if (size > kMaxVolumeSize) {
     return absl::OutOfRangeError(absl::StrCat(
         "volume size ", size, " is above the largest, ", kMaxVolumeSize));
+  }
+  return size;
+}
+
+absl::StatusOr<uint64_t> ExpandedSize(const ::csi::v1::CapacityRange& range,
+                                      uint64_t current, uint64_t chunk_size) {
+  if (range.required_bytes() == 0 && range.limit_bytes() == 0) {
+    return absl::InvalidArgumentError(
+        "capacity_range asks for no size: set required_bytes");
+  }
+  uint64_t size = current;
+  if (range.required_bytes() != 0 || range.limit_bytes() < 0) {
+    JUKE_ASSIGN_OR_RETURN(uint64_t wanted, SizeForRange(&range, chunk_size));
+    size = std::max(size, wanted);
+  }
+  const int64_t limit = range.limit_bytes();
+  if (limit != 0 && size > static_cast<uint64_t>(limit)) {
+    return absl::OutOfRangeError(absl::StrCat("volume is ", current,
+                                              " bytes, above limit_bytes ",
+                                              limit, "; volumes never shrink"));
   }
   return size;
 }

@@ -34,6 +34,15 @@ std::string VolumeIdForName(absl::string_view name);
 absl::StatusOr<uint64_t> SizeForRange(const ::csi::v1::CapacityRange* range,
                                       uint64_t chunk_size);
 
+// The size a volume of `current` bytes grows to for an expansion to
+// `range`: required_bytes rounded up as SizeForRange() does, but never
+// below `current` (volumes never shrink, so asking for less is a retry
+// that is already done). InvalidArgument for negative values, a limit
+// below the required size or a range that asks for nothing; OutOfRange
+// above the largest volume or when the volume is already above the limit.
+absl::StatusOr<uint64_t> ExpandedSize(const ::csi::v1::CapacityRange& range,
+                                      uint64_t current, uint64_t chunk_size);
+
 // Checks one volume capability: an access type (mount or block) and a
 // supported access mode; for mount, a file system type of "", "ext4" or
 // "xfs" and mount flags from the allow-list. InvalidArgument otherwise.

@@ -6,20 +6,29 @@
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,6 +67,46 @@ v1::VolumeCapability BlockCap() {
   c.mutable_block();
   c.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_WRITER);
   return c;
+}
+
+constexpr int64_t kMiB = 1 << 20;
+
+// A buffer aligned for O_DIRECT.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t size) {
+    if (posix_memalign(&data_, 4096, size) != 0) data_ = nullptr;
+  }
+  ~AlignedBuffer() { free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+
+  char* bytes() { return static_cast<char*>(data_); }
+
+ private:
+  void* data_ = nullptr;
+};
+
+// The size of the block device open as `fd`, as the kernel sees it.
+int64_t DeviceSize(int fd) {
+  uint64_t bytes = 0;
+  if (ioctl(fd, BLKGETSIZE64, &bytes) != 0) return -1;
+  return static_cast<int64_t>(bytes);
+}
+
+// Whether this process holds capability `cap` (CapEff in
+// /proc/self/status).
+bool HasCapability(int cap) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  uint64_t caps = 0;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "CapEff:")) {
+      (void)absl::SimpleHexAtoi(absl::StripAsciiWhitespace(rest), &caps);
+    }
+  }
+  return (caps & (uint64_t{1} << cap)) != 0;
 }
 
 class CsiTest : public ::testing::Test {
@@ -202,6 +251,89 @@ class CsiTest : public ::testing::Test {
     v1::NodeUnpublishVolumeResponse resp;
     grpc::ClientContext ctx;
     return p.node->NodeUnpublishVolume(&ctx, req, &resp);
+  }
+
+  grpc::Status Expand(const std::string& id, int64_t required, int64_t limit,
+                      v1::ControllerExpandVolumeResponse* out = nullptr) {
+    v1::ControllerExpandVolumeRequest req;
+    req.set_volume_id(id);
+    req.mutable_capacity_range()->set_required_bytes(required);
+    req.mutable_capacity_range()->set_limit_bytes(limit);
+    v1::ControllerExpandVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return controller_->ControllerExpandVolume(&ctx, req,
+                                               out != nullptr ? out : &resp);
+  }
+
+  grpc::Status NodeExpand(Plugin& p, const std::string& id,
+                          const std::string& path, int64_t required,
+                          v1::NodeExpandVolumeResponse* out = nullptr) {
+    v1::NodeExpandVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_volume_path(path);
+    if (required != 0) {
+      req.mutable_capacity_range()->set_required_bytes(required);
+    }
+    v1::NodeExpandVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return p.node->NodeExpandVolume(&ctx, req, out != nullptr ? out : &resp);
+  }
+
+  int64_t CapacityOf(const std::string& id) {
+    v1::ControllerGetVolumeRequest req;
+    req.set_volume_id(id);
+    v1::ControllerGetVolumeResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = controller_->ControllerGetVolume(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.volume().capacity_bytes();
+  }
+
+  // Grows a mounted `fstype` volume of 320 MiB (xfs needs 300) to 640 MiB
+  // through both services while it is published, and checks that statfs
+  // sees the new size and the files stay.
+  void GrowMounted(const std::string& fstype) {
+    constexpr int64_t kOld = 320 * kMiB;
+    constexpr int64_t kNew = 640 * kMiB;
+    std::string id = MustCreate("grow-" + fstype, kOld);
+    ASSERT_TRUE(Publish(id, "h1", MountCap(fstype)).ok());
+    ASSERT_TRUE(Stage(a_, id, Path("stage"), MountCap(fstype)).ok());
+    const std::string target = Path("target");
+    ASSERT_TRUE(
+        NodePublish(a_, id, Path("stage"), target, MountCap(fstype), false)
+            .ok());
+    std::ofstream(target + "/kept") << "data";
+    struct statfs before {};
+    ASSERT_EQ(statfs(target.c_str(), &before), 0);
+
+    v1::ControllerExpandVolumeResponse grown;
+    ASSERT_TRUE(Expand(id, kNew, 0, &grown).ok());
+    EXPECT_EQ(grown.capacity_bytes(), kNew);
+    EXPECT_TRUE(grown.node_expansion_required());
+    v1::NodeExpandVolumeResponse node;
+    grpc::Status s = NodeExpand(a_, id, target, kNew, &node);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(node.capacity_bytes(), kNew);
+
+    struct statfs after {};
+    ASSERT_EQ(statfs(target.c_str(), &after), 0);
+    const auto old_bytes =
+        static_cast<int64_t>(before.f_blocks * before.f_bsize);
+    const auto new_bytes = static_cast<int64_t>(after.f_blocks * after.f_bsize);
+    EXPECT_LE(old_bytes, kOld);
+    EXPECT_GT(new_bytes, old_bytes + (kNew - kOld) * 9 / 10);
+    EXPECT_LE(new_bytes, kNew);
+    {
+      std::ifstream kept(target + "/kept");
+      std::string text;
+      std::getline(kept, text);
+      EXPECT_EQ(text, "data");
+    }
+    // Growing again finds nothing to do.
+    EXPECT_TRUE(NodeExpand(a_, id, target, kNew).ok());
+
+    EXPECT_TRUE(NodeUnpublish(a_, id, target).ok());
+    EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
   }
 
   std::string Path(const std::string& name) {
@@ -459,6 +591,144 @@ TEST_F(CsiTest, NodeEdgeCases) {
     EXPECT_EQ(text, "data");
   }
   EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, ExpansionNeverShrinksAndChecksItsInput) {
+  std::string id = MustCreate("expand-input", 64 * kMiB);
+  v1::ControllerExpandVolumeResponse resp;
+  // The same size and a smaller one are done already: the real size.
+  ASSERT_TRUE(Expand(id, 64 * kMiB, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 64 * kMiB);
+  EXPECT_TRUE(resp.node_expansion_required());
+  ASSERT_TRUE(Expand(id, 8 * kMiB, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 64 * kMiB);
+  // Rounded up to whole chunks, as CreateVolume does.
+  ASSERT_TRUE(Expand(id, 100 * kMiB + 1, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 104 * kMiB);
+  ASSERT_TRUE(Expand(id, 100 * kMiB, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 104 * kMiB);
+
+  const std::string unknown = "csi-00000000000000000000000000000000";
+  struct Case {
+    const char* what;
+    std::string id;
+    int64_t required;
+    int64_t limit;
+    grpc::StatusCode code;
+  };
+  const Case cases[] = {
+      {"no id", "", 128 * kMiB, 0, grpc::StatusCode::INVALID_ARGUMENT},
+      {"INT64_MAX", id, std::numeric_limits<int64_t>::max(), 0,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"above the largest volume", id, (int64_t{1} << 50) + 1, 0,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"limit below required", id, 200 * kMiB, 150 * kMiB,
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"negative required", id, -1, 0, grpc::StatusCode::INVALID_ARGUMENT},
+      {"negative limit", id, 0, -1, grpc::StatusCode::INVALID_ARGUMENT},
+      {"empty range", id, 0, 0, grpc::StatusCode::INVALID_ARGUMENT},
+      {"limit below its size", id, 0, 32 * kMiB,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"no chunk fits", id, 200 * kMiB + 1, 200 * kMiB + 4096,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"unknown volume", unknown, 128 * kMiB, 0, grpc::StatusCode::NOT_FOUND},
+      {"hostile id", "../x", 128 * kMiB, 0, grpc::StatusCode::NOT_FOUND},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(Expand(c.id, c.required, c.limit).error_code(), c.code) << c.what;
+  }
+  v1::ControllerExpandVolumeRequest no_range;
+  no_range.set_volume_id(id);
+  grpc::ClientContext ctx;
+  EXPECT_EQ(
+      controller_->ControllerExpandVolume(&ctx, no_range, &resp).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CapacityOf(id), 104 * kMiB);  // none of them changed anything
+
+  // The node plugin.
+  EXPECT_EQ(NodeExpand(a_, "", Path("stage"), 0).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(NodeExpand(a_, id, "", 0).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(NodeExpand(a_, unknown, Path("stage"), 0).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(NodeExpand(a_, id, Path("stage"), 0).error_code(),
+            grpc::StatusCode::NOT_FOUND);  // not staged
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  EXPECT_EQ(NodeExpand(a_, id, Path("elsewhere"), 0).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // More than the controller gave the volume.
+  EXPECT_EQ(NodeExpand(a_, id, Path("stage"), 200 * kMiB).error_code(),
+            grpc::StatusCode::OUT_OF_RANGE);
+  v1::NodeExpandVolumeResponse node;
+  ASSERT_TRUE(NodeExpand(a_, id, Path("stage"), 0, &node).ok());
+  EXPECT_EQ(node.capacity_bytes(), 104 * kMiB);
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, RawBlockVolumeGrowsOnlineAndKeepsItsBytes) {
+  constexpr int64_t kOld = 64 * kMiB;
+  constexpr int64_t kNew = 128 * kMiB;
+  std::string id = MustCreate("grow-block", kOld);
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  const std::string dev = Path("dev");
+  ASSERT_TRUE(NodePublish(a_, id, Path("stage"), dev, BlockCap(), false).ok());
+  const int fd = open(dev.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+
+  // Bytes no file system would write, over the first MiB.
+  AlignedBuffer data(kMiB);
+  for (int64_t i = 0; i < kMiB; ++i) {
+    data.bytes()[i] = static_cast<char>((i * 131 + 7) % 251);
+  }
+  ASSERT_EQ(pwrite(fd, data.bytes(), kMiB, 0), kMiB);
+
+  v1::ControllerExpandVolumeResponse grown;
+  ASSERT_TRUE(Expand(id, kNew, 0, &grown).ok());
+  EXPECT_EQ(grown.capacity_bytes(), kNew);
+  EXPECT_TRUE(grown.node_expansion_required());
+  EXPECT_EQ(DeviceSize(fd), kOld);  // until the node plugin grows it
+  v1::NodeExpandVolumeResponse node;
+  grpc::Status s = NodeExpand(a_, id, dev, kNew, &node);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(node.capacity_bytes(), kNew);
+  EXPECT_EQ(DeviceSize(fd), kNew);
+  EXPECT_TRUE(NodeExpand(a_, id, dev, kNew).ok());  // nothing more to do
+
+  // The same open device: the first MiB byte for byte, a new tail that
+  // reads as zeros and takes writes.
+  AlignedBuffer back(kMiB);
+  ASSERT_EQ(pread(fd, back.bytes(), kMiB, 0), kMiB);
+  EXPECT_EQ(std::memcmp(back.bytes(), data.bytes(), kMiB), 0);
+  AlignedBuffer tail(4096);
+  ASSERT_EQ(pread(fd, tail.bytes(), 4096, kNew - 4096), 4096);
+  EXPECT_EQ(std::count(tail.bytes(), tail.bytes() + 4096, 0), 4096);
+  std::memset(tail.bytes(), 'T', 4096);
+  ASSERT_EQ(pwrite(fd, tail.bytes(), 4096, kNew - 4096), 4096);
+  std::memset(tail.bytes(), 0, 4096);
+  ASSERT_EQ(pread(fd, tail.bytes(), 4096, kNew - 4096), 4096);
+  EXPECT_EQ(tail.bytes()[0], 'T');
+  EXPECT_EQ(tail.bytes()[4095], 'T');
+  close(fd);
+  EXPECT_EQ(CapacityOf(id), kNew);
+
+  EXPECT_TRUE(NodeUnpublish(a_, id, dev).ok());
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, MountedXfsGrowsOnline) { GrowMounted("xfs"); }
+
+TEST_F(CsiTest, MountedExt4GrowsOnline) {
+  // The kernel lets only CAP_SYS_RESOURCE grow a mounted ext4
+  // (EXT4_IOC_RESIZE_FS); Kubernetes runs the node plugin privileged.
+  constexpr int kCapSysResource = 24;
+  if (!HasCapability(kCapSysResource)) {
+    GTEST_SKIP() << "growing a mounted ext4 needs CAP_SYS_RESOURCE, which "
+                    "this process lacks";
+  }
+  GrowMounted("ext4");
 }
 
 }  // namespace
