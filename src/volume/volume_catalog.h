@@ -61,6 +61,15 @@ class VolumeCatalog {
   // FailedPrecondition while the volume is being deleted.
   absl::StatusOr<VolumeRecord> Grow(absl::string_view id, uint64_t new_size);
 
+  // Asks for the volume to have `replicas` replicas (1 to 5, else
+  // InvalidArgument) and returns the record. Records the count asked for;
+  // the volume's mover then moves its chunks there as it does after a map
+  // change (mover.h): its writer if attached, else the storage daemons or
+  // `juke volume recover`. FailedPrecondition, changing nothing, when the
+  // current map cannot place that many replicas or the volume is being
+  // deleted. The count it already has or moves to is a no-op.
+  absl::StatusOr<VolumeRecord> SetReplicas(absl::string_view id, int replicas);
+
   // Attaches the volume on `node`. A writer attachment takes generation+1;
   // if another node holds it read-write, FailedPrecondition unless
   // `take_over` (the old writer is then fenced by the caller's FenceVolume

@@ -292,7 +292,7 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
     return fenced;
   }
 
-  int needed = std::min(options_.min_replicas, record_.replicas);
+  int needed = std::min(options_.min_replicas, Placement()->replicas);
   if (ok < needed) {
     return absl::UnavailableError(absl::StrCat(
         "write volume ", record_.id, " chunk ", chunk, ": ", ok, " of ",
@@ -328,8 +328,13 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
   progress.marks = marks.size();
   for (const StaleMark& mark : marks) {
     absl::MutexLock chunk_lock(&ChunkLock(mark.chunk));
+    // The replica count may have changed with a move since the volume was
+    // opened; the placement knows the current one.
+    std::shared_ptr<const VolumePlacement> placement = Placement();
+    VolumeRecord shape = record_;
+    shape.replicas = placement->replicas;
     absl::StatusOr<uint64_t> copied = CopyReplica(
-        clients_, Placement()->read, *Live(), record_, mark.chunk, mark.disk_id,
+        clients_, placement->read, *Live(), shape, mark.chunk, mark.disk_id,
         stale[mark.chunk], generation_, limiter, options_.rpc_timeout);
     if (absl::IsFailedPrecondition(copied.status()) &&
         absl::StrContains(copied.status().message(), "fenced")) {
