@@ -76,6 +76,10 @@ class ControllerService final : public ::csi::v1::Controller::Service {
       grpc::ServerContext* context,
       const ::csi::v1::ControllerExpandVolumeRequest* request,
       ::csi::v1::ControllerExpandVolumeResponse* response) override;
+  grpc::Status ControllerModifyVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerModifyVolumeRequest* request,
+      ::csi::v1::ControllerModifyVolumeResponse* response) override;
 
  private:
   EtcdClient* const etcd_;

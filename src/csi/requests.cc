@@ -22,6 +22,15 @@ using ::csi::v1::VolumeCapability;
 
 constexpr uint64_t kDefaultSize = 1ull << 30;
 
+absl::StatusOr<int> ParseReplicas(absl::string_view value) {
+  if (value.size() != 1 || value[0] < '1' || value[0] > '5') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter replicas must be 1 to 5, not \"",
+                     absl::CHexEscape(value), "\""));
+  }
+  return value[0] - '0';
+}
+
 }  // namespace
 
 std::string VolumeIdForName(absl::string_view name) {
@@ -150,11 +159,7 @@ absl::StatusOr<VolumeParameters> ParseParameters(
   VolumeParameters p;
   for (const auto& [key, value] : parameters) {
     if (key == "replicas") {
-      if (value.size() != 1 || value[0] < '1' || value[0] > '5') {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter replicas must be 1 to 5, not \"", value, "\""));
-      }
-      p.replicas = value[0] - '0';
+      JUKE_ASSIGN_OR_RETURN(p.replicas, ParseReplicas(value));
     } else if (key == "failureDomain") {
       absl::StatusOr<FailureDomain> level = ParseFailureDomain(value);
       if (!level.ok()) {
@@ -166,6 +171,21 @@ absl::StatusOr<VolumeParameters> ParseParameters(
       return absl::InvalidArgumentError(
           absl::StrCat("unknown parameter \"", absl::CHexEscape(key),
                        "\"; known: replicas, failureDomain"));
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<MutableParameters> ParseMutableParameters(
+    const google::protobuf::Map<std::string, std::string>& parameters) {
+  MutableParameters p;
+  for (const auto& [key, value] : parameters) {
+    if (key == "replicas") {
+      JUKE_ASSIGN_OR_RETURN(p.replicas, ParseReplicas(value));
+    } else if (!absl::StartsWith(key, "csi.storage.k8s.io/")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown mutable parameter \"", absl::CHexEscape(key),
+                       "\"; known: replicas"));
     }
   }
   return p;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -63,6 +64,17 @@ struct VolumeParameters {
   FailureDomain failure_domain = FailureDomain::kHost;
 };
 absl::StatusOr<VolumeParameters> ParseParameters(
+    const google::protobuf::Map<std::string, std::string>& parameters);
+
+// Mutable parameters (a VolumeAttributesClass's `parameters`), which
+// CreateVolume applies over the others and ControllerModifyVolume changes
+// on an existing volume: "replicas", parsed as in ParseParameters().
+// Unknown keys and bad values are InvalidArgument, except the
+// "csi.storage.k8s.io/" ones.
+struct MutableParameters {
+  std::optional<int> replicas;
+};
+absl::StatusOr<MutableParameters> ParseMutableParameters(
     const google::protobuf::Map<std::string, std::string>& parameters);
 
 // Page tokens of ListVolumes: the hex of the last id of the page before.

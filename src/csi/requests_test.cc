@@ -170,6 +170,31 @@ TEST(ParseParametersTest, KnownKeysOnly) {
   }
 }
 
+TEST(ParseMutableParametersTest, ReplicasOnly) {
+  google::protobuf::Map<std::string, std::string> p;
+  EXPECT_FALSE(ParseMutableParameters(p)->replicas.has_value());
+  p["replicas"] = "4";
+  p["csi.storage.k8s.io/pvc/name"] = "data";
+  absl::StatusOr<MutableParameters> parsed = ParseMutableParameters(p);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->replicas, 4);
+
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"replicas", ""},
+           {"replicas", "0"},
+           {"replicas", "6"},
+           {"replicas", "two"},
+           {"failureDomain", "zone"},  // fixed at creation
+           {"XXX_FakeKey", "XXX_FakeValue"}}) {
+    google::protobuf::Map<std::string, std::string> bad;
+    bad[key] = value;
+    EXPECT_EQ(ParseMutableParameters(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << key << "=" << value;
+  }
+}
+
 TEST(PageTokenTest, RoundTripsAndRefusesForeignTokens) {
   EXPECT_EQ(*DecodePageToken(EncodePageToken("csi-0123")), "csi-0123");
   for (const std::string& token :

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -34,6 +35,9 @@
 #include "gtest/gtest.h"
 
 #include "src/model/map_store.h"
+#include "src/model/placement.h"
+#include "src/volume/chunk_clients.h"
+#include "src/volume/volume_catalog.h"
 
 #include "csi/v1/csi.grpc.pb.h"
 #include "tests/testing/subprocess.h"
@@ -279,6 +283,82 @@ class CsiTest : public ::testing::Test {
     return p.node->NodeExpandVolume(&ctx, req, out != nullptr ? out : &resp);
   }
 
+  grpc::Status Modify(const std::string& id,
+                      const std::map<std::string, std::string>& params) {
+    v1::ControllerModifyVolumeRequest req;
+    req.set_volume_id(id);
+    for (const auto& [key, value] : params) {
+      (*req.mutable_mutable_parameters())[key] = value;
+    }
+    v1::ControllerModifyVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return controller_->ControllerModifyVolume(&ctx, req, &resp);
+  }
+
+  // Waits until the volume has `replicas` replicas and no move is left:
+  // the storage daemons' recovery loop moves a detached volume.
+  VolumeRecord WaitForReplicas(const std::string& id, int replicas) {
+    VolumeCatalog catalog(&pool_->client());
+    absl::StatusOr<VolumeRecord> r;
+    for (int i = 0; i < 600; ++i) {
+      r = catalog.Get(id);
+      if (r.ok() && r->replicas == replicas && r->wanted_replicas == 0 &&
+          r->moving_to_epoch == 0 && r->leaving_epoch == 0) {
+        return *r;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ADD_FAILURE() << "volume " << id << " did not settle at " << replicas
+                  << " replicas: "
+                  << (r.ok() ? *EncodeVolumeRecord(*r) : r.status().ToString());
+    return r.ok() ? *r : VolumeRecord{};
+  }
+
+  // Checks that the volume has exactly the chunks of `expected` (chunk c
+  // holding expected[c]) and no stale marks, and that each chunk is held by
+  // the `replicas` disks its placement names and by no other disk, every
+  // copy with the same bytes.
+  void ExpectChunksOn(const std::string& id, int replicas,
+                      const std::vector<std::string>& expected) {
+    const uint64_t chunks = expected.size();
+    absl::StatusOr<ClusterMap> map = MapStore(&pool_->client()).Load();
+    ASSERT_TRUE(map.ok()) << map.status();
+    std::map<uint64_t, std::set<std::string>> holders;
+    for (const MapDisk& d : map->disks()) {
+      auto on_disk = ListChunkIndexes(chunk_clients_.For(d.address), d.disk_id,
+                                      id, absl::Seconds(10));
+      ASSERT_TRUE(on_disk.ok()) << on_disk.status();
+      for (uint64_t c : *on_disk) holders[c].insert(d.disk_id);
+    }
+    EXPECT_EQ(holders.size(), chunks);
+    VolumeCatalog catalog(&pool_->client());
+    auto stale = catalog.StaleMarks(id);
+    ASSERT_TRUE(stale.ok());
+    EXPECT_TRUE(stale->empty()) << stale->size() << " stale marks";
+    for (uint64_t c = 0; c < chunks; ++c) {
+      auto placed = PlaceChunk(*map, id, c, replicas, FailureDomain::kHost);
+      ASSERT_TRUE(placed.ok()) << placed.status();
+      EXPECT_EQ(holders[c],
+                std::set<std::string>(placed->begin(), placed->end()))
+          << "chunk " << c;
+      for (const std::string& disk_id : *placed) {
+        storage::v1::ReadChunkRequest req;
+        req.set_disk_id(disk_id);
+        req.mutable_chunk()->set_volume_id(id);
+        req.mutable_chunk()->set_index(c);
+        req.set_offset(0);
+        req.set_length(expected[c].size());
+        storage::v1::ReadChunkResponse resp;
+        grpc::ClientContext ctx;
+        grpc::Status s = chunk_clients_.For(map->FindDisk(disk_id)->address)
+                             ->ReadChunk(&ctx, req, &resp);
+        ASSERT_TRUE(s.ok()) << disk_id << ": " << s.error_message();
+        EXPECT_TRUE(resp.data() == expected[c])
+            << "chunk " << c << " on " << disk_id << " differs";
+      }
+    }
+  }
+
   int64_t CapacityOf(const std::string& id) {
     v1::ControllerGetVolumeRequest req;
     req.set_volume_id(id);
@@ -344,6 +424,7 @@ class CsiTest : public ::testing::Test {
   std::unique_ptr<TempDir> dir_;
   Plugin a_, b_;
   std::unique_ptr<v1::Controller::Stub> controller_;
+  ChunkClientPool chunk_clients_;
 };
 
 TEST_F(CsiTest, NamesAreOpaqueAndIdempotent) {
@@ -729,6 +810,93 @@ TEST_F(CsiTest, MountedExt4GrowsOnline) {
                     "this process lacks";
   }
   GrowMounted("ext4");
+}
+
+TEST_F(CsiTest, ModifyingReplicasMovesEveryChunkAndChecksItsInput) {
+  constexpr int64_t kChunk = 4 * kMiB;
+  constexpr uint64_t kChunks = 3;
+  v1::CreateVolumeRequest create;
+  create.set_name("modify-replicas");
+  *create.add_volume_capabilities() = BlockCap();
+  create.mutable_capacity_range()->set_required_bytes(16 * kMiB);
+  (*create.mutable_parameters())["replicas"] = "2";
+  v1::CreateVolumeResponse created;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(controller_->CreateVolume(&ctx, create, &created).ok());
+  }
+  const std::string id = created.volume().volume_id();
+
+  // Data in three whole chunks, written through the device, which is then
+  // released: the storage daemons move a detached volume.
+  AlignedBuffer data(kChunks * kChunk);
+  for (int64_t i = 0; i < static_cast<int64_t>(kChunks) * kChunk; ++i) {
+    data.bytes()[i] = static_cast<char>((i / 4096 * 7 + i) % 253);
+  }
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  ASSERT_TRUE(
+      NodePublish(a_, id, Path("stage"), Path("dev"), BlockCap(), false).ok());
+  const int fd = open(Path("dev").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(pwrite(fd, data.bytes(), kChunks * kChunk, 0),
+            static_cast<ssize_t>(kChunks * kChunk));
+  close(fd);
+  ASSERT_TRUE(NodeUnpublish(a_, id, Path("dev")).ok());
+  ASSERT_TRUE(Unstage(a_, id, Path("stage")).ok());
+  ASSERT_TRUE(Unpublish(id, "h1").ok());
+  std::vector<std::string> chunk_data;
+  for (uint64_t c = 0; c < kChunks; ++c) {
+    chunk_data.emplace_back(data.bytes() + c * kChunk, kChunk);
+  }
+  ExpectChunksOn(id, 2, chunk_data);
+
+  // Bad requests change nothing.
+  const std::string unknown = "csi-00000000000000000000000000000000";
+  EXPECT_EQ(Modify("", {{"replicas", "3"}}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"replicas", "0"},
+           {"replicas", "6"},
+           {"replicas", "three"},
+           {"failureDomain", "zone"},
+           {"XXX_FakeKey", "XXX_FakeValue"}}) {
+    EXPECT_EQ(Modify(id, {{key, value}}).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << key << "=" << value;
+  }
+  EXPECT_EQ(Modify(unknown, {{"replicas", "3"}}).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Three hosts cannot hold four replicas apart.
+  EXPECT_EQ(Modify(id, {{"replicas", "4"}}).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  VolumeCatalog catalog(&pool_->client());
+  auto unchanged = catalog.Get(id);
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_EQ(unchanged->replicas, 2);
+  EXPECT_EQ(unchanged->wanted_replicas, 0);
+  EXPECT_EQ(unchanged->moving_to_epoch, 0u);
+  // Nothing to change is done.
+  EXPECT_TRUE(Modify(id, {}).ok());
+  EXPECT_TRUE(Modify(id, {{"replicas", "2"}}).ok());
+  EXPECT_EQ(catalog.Get(id)->wanted_replicas, 0);
+
+  // Up to three: every chunk gets a third current copy.
+  ASSERT_TRUE(Modify(id, {{"replicas", "3"}}).ok());
+  WaitForReplicas(id, 3);
+  ExpectChunksOn(id, 3, chunk_data);
+  v1::ControllerGetVolumeRequest get;
+  get.set_volume_id(id);
+  v1::ControllerGetVolumeResponse got;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(controller_->ControllerGetVolume(&ctx, get, &got).ok());
+  EXPECT_EQ(got.volume().volume_context().at("replicas"), "3");
+
+  // Down to two: the extra copies go.
+  ASSERT_TRUE(Modify(id, {{"replicas", "2"}}).ok());
+  WaitForReplicas(id, 2);
+  ExpectChunksOn(id, 2, chunk_data);
 }
 
 }  // namespace
