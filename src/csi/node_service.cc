@@ -80,10 +80,15 @@ absl::Status NodeService::Start() {
   for (auto& [id, s] : staged_) {
     JUKE_RETURN_IF_ERROR(node::CleanupStale(AttachDir(id)));
   }
+  upkeep_ = std::thread([this] { UpkeepLoop(); });
   return absl::OkStatus();
 }
 
 void NodeService::Shutdown() {
+  if (upkeep_.joinable()) {
+    stop_upkeep_.Notify();
+    upkeep_.join();
+  }
   absl::MutexLock lock(&mu_);
   for (auto& [target, p] : published_) {
     if (p.read_only_loop != nullptr) {

@@ -899,5 +899,45 @@ TEST_F(CsiTest, ModifyingReplicasMovesEveryChunkAndChecksItsInput) {
   ExpectChunksOn(id, 2, chunk_data);
 }
 
+TEST_F(CsiTest, ModifyingAStagedVolumeMovesItThroughItsWriter) {
+  constexpr int64_t kChunk = 4 * kMiB;
+  v1::CreateVolumeRequest create;
+  create.set_name("modify-staged");
+  *create.add_volume_capabilities() = BlockCap();
+  create.mutable_capacity_range()->set_required_bytes(8 * kMiB);
+  (*create.mutable_parameters())["replicas"] = "2";
+  v1::CreateVolumeResponse created;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(controller_->CreateVolume(&ctx, create, &created).ok());
+  }
+  const std::string id = created.volume().volume_id();
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  ASSERT_TRUE(
+      NodePublish(a_, id, Path("stage"), Path("dev"), BlockCap(), false).ok());
+  const int fd = open(Path("dev").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  AlignedBuffer data(2 * kChunk);
+  std::memset(data.bytes(), 'a', kChunk);
+  std::memset(data.bytes() + kChunk, 'b', kChunk);
+  ASSERT_EQ(pwrite(fd, data.bytes(), 2 * kChunk, 0), 2 * kChunk);
+
+  // The storage daemons leave an attached volume to its writer, the node
+  // plugin that staged it.
+  ASSERT_TRUE(Modify(id, {{"replicas", "3"}}).ok());
+  WaitForReplicas(id, 3);
+  ExpectChunksOn(id, 3, {std::string(kChunk, 'a'), std::string(kChunk, 'b')});
+  // Its writes reach the new replica too.
+  std::memset(data.bytes(), 'c', kChunk);
+  ASSERT_EQ(pwrite(fd, data.bytes(), kChunk, 0), kChunk);
+  ASSERT_EQ(fdatasync(fd), 0);
+  ExpectChunksOn(id, 3, {std::string(kChunk, 'c'), std::string(kChunk, 'b')});
+  close(fd);
+
+  EXPECT_TRUE(NodeUnpublish(a_, id, Path("dev")).ok());
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
 }  // namespace
 }  // namespace juke
