@@ -31,6 +31,10 @@ driver_pid=$!
 for _ in $(seq 50); do [[ -S $work/csi.sock ]] && break; sleep 0.1; done
 [[ -S $work/csi.sock ]] || { cat "$work/driver.log"; exit 1; }
 
+# ControllerModifyVolume's specs run only with mutable parameters to ask
+# for: volumes are created with 3 replicas and modified to 2.
+printf 'replicas: "2"\n' >"$work/mutable-parameters.yaml"
+
 status=0
 for access in mount block; do
   echo "== csi-sanity, $access volumes"
@@ -39,6 +43,7 @@ for access in mount block; do
       --csi.stagingdir="$work/$access/staging" \
       --csi.mountdir="$work/$access/target" \
       --csi.testvolumeaccesstype="$access" \
+      --csi.testvolumemutableparameters="$work/mutable-parameters.yaml" \
       --ginkgo.timeout=10m --ginkgo.no-color "$@"); then
     status=1
   fi

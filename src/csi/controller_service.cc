@@ -35,10 +35,20 @@ absl::Status CheckCapabilities(
   return absl::OkStatus();
 }
 
+// Mutable parameters take precedence over the others (CSI spec).
+absl::Status ApplyMutableParameters(
+    const google::protobuf::Map<std::string, std::string>& mutable_parameters,
+    VolumeParameters* params) {
+  JUKE_ASSIGN_OR_RETURN(MutableParameters m,
+                        ParseMutableParameters(mutable_parameters));
+  if (m.replicas.has_value()) params->replicas = *m.replicas;
+  return absl::OkStatus();
+}
+
 void FillVolume(const VolumeRecord& r, v1::Volume* v) {
   v->set_volume_id(r.id);
   v->set_capacity_bytes(static_cast<int64_t>(r.size_bytes));
-  (*v->mutable_volume_context())["replicas"] = absl::StrCat(r.replicas);
+  (*v->mutable_volume_context())["replicas"] = absl::StrCat(TargetReplicas(r));
   (*v->mutable_volume_context())["failureDomain"] =
       std::string(FailureDomainName(r.failure_domain));
 }
@@ -93,12 +103,14 @@ grpc::Status ControllerService::CreateVolume(
     return Invalid(
         "volume_content_source is not supported yet: volumes start empty");
   }
-  if (!request->mutable_parameters().empty()) {
-    return Invalid("mutable_parameters are not supported");
-  }
   absl::StatusOr<VolumeParameters> params =
       ParseParameters(request->parameters());
   if (!params.ok()) return Fail(params.status());
+  if (absl::Status s =
+          ApplyMutableParameters(request->mutable_parameters(), &*params);
+      !s.ok()) {
+    return Fail(s);
+  }
   absl::StatusOr<uint64_t> size = SizeForRange(
       request->has_capacity_range() ? &request->capacity_range() : nullptr,
       kDefaultChunkSize);
@@ -323,7 +335,8 @@ grpc::Status ControllerService::ControllerGetCapabilities(
        {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME,
         Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::PUBLISH_READONLY,
         Rpc::LIST_VOLUMES_PUBLISHED_NODES, Rpc::VOLUME_CONDITION,
-        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME,
+        Rpc::MODIFY_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(t);
   }
   return grpc::Status::OK;
@@ -343,6 +356,76 @@ grpc::Status ControllerService::ControllerGetVolume(
   absl::StatusOr<v1::VolumeCondition> c = VolumeConditionOf(catalog_, v->id);
   if (!c.ok()) return Fail(c.status());
   *response->mutable_status()->mutable_volume_condition() = *c;
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerExpandVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerExpandVolumeRequest* request,
+    v1::ControllerExpandVolumeResponse* response) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  if (!request->has_capacity_range()) {
+    return Invalid("capacity_range is missing");
+  }
+  if (request->has_volume_capability()) {
+    if (absl::Status s = CheckCapability(request->volume_capability());
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
+  // What the range asks is checked before the volume is looked up: a range
+  // no volume can have is wrong for every volume.
+  if (absl::Status s =
+          ExpandedSize(request->capacity_range(), 0, kDefaultChunkSize)
+              .status();
+      !s.ok()) {
+    return Fail(s);
+  }
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, id);
+  if (!v.ok()) return Fail(v.status());
+  absl::StatusOr<uint64_t> size =
+      ExpandedSize(request->capacity_range(), v->size_bytes, v->chunk_size);
+  if (!size.ok()) return Fail(size.status());
+
+  absl::StatusOr<VolumeRecord> grown = catalog_.Grow(id, *size);
+  if (!grown.ok()) return Fail(grown.status());
+  response->set_capacity_bytes(static_cast<int64_t>(grown->size_bytes));
+  // The device on the node learns its size only from the node plugin, for
+  // raw block volumes as well as under a file system.
+  response->set_node_expansion_required(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::ControllerModifyVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::ControllerModifyVolumeRequest* request,
+    v1::ControllerModifyVolumeResponse* /*response*/) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  absl::StatusOr<MutableParameters> params =
+      ParseMutableParameters(request->mutable_parameters());
+  if (!params.ok()) return Fail(params.status());
+  absl::StatusOr<VolumeRecord> v = FindVolume(catalog_, id);
+  if (!v.ok()) return Fail(v.status());
+  if (v->state != VolumeState::kReady) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            absl::StrCat("volume ", id, " is being deleted")};
+  }
+  if (!params->replicas.has_value()) return grpc::Status::OK;
+
+  // The volume's mover carries the new count out: its chunks are copied to
+  // the replicas added, or dropped from those removed, in the background.
+  absl::StatusOr<VolumeRecord> set =
+      catalog_.SetReplicas(id, *params->replicas);
+  if (absl::IsFailedPrecondition(set.status())) {
+    // The pool has too few failure domains for that many replicas, as in
+    // CreateVolume; it may have more later.
+    return Fail(absl::ResourceExhaustedError(set.status().message()));
+  }
+  if (!set.ok()) return Fail(set.status());
+  JUKE_LOG_INFO(Log(), "Volume modified volumeID={} replicas={} wanted={}", id,
+                set->replicas, TargetReplicas(*set));
   return grpc::Status::OK;
 }
 

@@ -72,6 +72,14 @@ class ControllerService final : public ::csi::v1::Controller::Service {
       grpc::ServerContext* context,
       const ::csi::v1::ControllerGetVolumeRequest* request,
       ::csi::v1::ControllerGetVolumeResponse* response) override;
+  grpc::Status ControllerExpandVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerExpandVolumeRequest* request,
+      ::csi::v1::ControllerExpandVolumeResponse* response) override;
+  grpc::Status ControllerModifyVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::ControllerModifyVolumeRequest* request,
+      ::csi::v1::ControllerModifyVolumeResponse* response) override;
 
  private:
   EtcdClient* const etcd_;

@@ -32,6 +32,9 @@ grpc::Status IdentityService::GetPluginCapabilities(
   }
   response->add_capabilities()->mutable_service()->set_type(
       Service::VOLUME_ACCESSIBILITY_CONSTRAINTS);
+  // A volume grows while it is published and in use.
+  response->add_capabilities()->mutable_volume_expansion()->set_type(
+      v1::PluginCapability::VolumeExpansion::ONLINE);
   return grpc::Status::OK;
 }
 

@@ -80,10 +80,15 @@ absl::Status NodeService::Start() {
   for (auto& [id, s] : staged_) {
     JUKE_RETURN_IF_ERROR(node::CleanupStale(AttachDir(id)));
   }
+  upkeep_ = std::thread([this] { UpkeepLoop(); });
   return absl::OkStatus();
 }
 
 void NodeService::Shutdown() {
+  if (upkeep_.joinable()) {
+    stop_upkeep_.Notify();
+    upkeep_.join();
+  }
   absl::MutexLock lock(&mu_);
   for (auto& [target, p] : published_) {
     if (p.read_only_loop != nullptr) {
@@ -458,8 +463,9 @@ grpc::Status NodeService::NodeGetCapabilities(
     const v1::NodeGetCapabilitiesRequest* /*request*/,
     v1::NodeGetCapabilitiesResponse* response) {
   using Rpc = v1::NodeServiceCapability::RPC;
-  for (Rpc::Type t : {Rpc::STAGE_UNSTAGE_VOLUME, Rpc::GET_VOLUME_STATS,
-                      Rpc::VOLUME_CONDITION, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+  for (Rpc::Type t :
+       {Rpc::STAGE_UNSTAGE_VOLUME, Rpc::GET_VOLUME_STATS, Rpc::VOLUME_CONDITION,
+        Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(t);
   }
   return grpc::Status::OK;
@@ -477,6 +483,95 @@ grpc::Status NodeService::NodeGetInfo(grpc::ServerContext* /*context*/,
   (*segments)["topology.juke.io/host"] =
       t.host.empty() ? options_.node_id : t.host;
   return grpc::Status::OK;
+}
+
+grpc::Status NodeService::NodeExpandVolume(
+    grpc::ServerContext* /*context*/,
+    const v1::NodeExpandVolumeRequest* request,
+    v1::NodeExpandVolumeResponse* response) {
+  const std::string& id = request->volume_id();
+  if (id.empty()) return Invalid("volume_id is empty");
+  const std::string& path = request->volume_path();
+  if (path.empty()) return Invalid("volume_path is empty");
+  if (request->has_volume_capability()) {
+    if (absl::Status s = CheckCapability(request->volume_capability());
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (request->has_capacity_range()) {
+    if (absl::Status s =
+            ExpandedSize(request->capacity_range(), 0, kDefaultChunkSize)
+                .status();
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
+  absl::StatusOr<VolumeRecord> record = FindVolume(catalog_, id);
+  if (!record.ok()) return Fail(record.status());
+  // The node serves the size the controller gave the volume, no other.
+  const uint64_t size = record->size_bytes;
+  if (request->has_capacity_range()) {
+    const v1::CapacityRange& range = request->capacity_range();
+    if (static_cast<uint64_t>(range.required_bytes()) > size) {
+      return Fail(absl::OutOfRangeError(absl::StrCat(
+          "volume ", id, " is ", size, " bytes, below ", range.required_bytes(),
+          "; expand it through the controller first")));
+    }
+    if (range.limit_bytes() != 0 &&
+        size > static_cast<uint64_t>(range.limit_bytes())) {
+      return Fail(absl::OutOfRangeError(absl::StrCat(
+          "volume ", id, " is ", size, " bytes, above limit_bytes ",
+          range.limit_bytes(), "; volumes never shrink")));
+    }
+  }
+
+  absl::MutexLock lock(&mu_);
+  auto staged = staged_.find(id);
+  auto published = published_.find(path);
+  const bool known =
+      staged != staged_.end() &&
+      (staged->second.staging_path == path ||
+       (published != published_.end() && published->second.volume_id == id));
+  if (!known) {
+    return {
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("volume ", id, " is not staged or published at ", path)};
+  }
+  Staged& s = staged->second;
+  if (s.volume == nullptr) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            absl::StrCat("volume ", id,
+                         " was staged by an earlier run of the plugin and is "
+                         "not served; stage it again")};
+  }
+  if (absl::Status grown = GrowStagedLocked(s, size); !grown.ok()) {
+    return Fail(Annotate(grown, absl::StrCat("expand volume ", id)));
+  }
+  response->set_capacity_bytes(static_cast<int64_t>(s.volume->size()));
+  return grpc::Status::OK;
+}
+
+absl::Status NodeService::GrowStagedLocked(Staged& staged, uint64_t size) {
+  const uint64_t before = staged.volume->size();
+  JUKE_RETURN_IF_ERROR(staged.volume->Grow(size));
+  // A read-only publication has a loop device of its own on the same file.
+  for (auto& [target, p] : published_) {
+    if (p.volume_id != staged.volume_id || p.read_only_loop == nullptr) {
+      continue;
+    }
+    JUKE_RETURN_IF_ERROR(p.read_only_loop->RefreshCapacity());
+  }
+  // Never a file system on a raw block volume: its bytes are the user's.
+  // A read-only mount cannot grow; it shows the new size once staged
+  // writable.
+  if (!staged.block && !staged.read_only) {
+    JUKE_RETURN_IF_ERROR(node::GrowFilesystem(
+        staged.device, staged.staging_path, staged.fstype));
+  }
+  JUKE_LOG_INFO(Log(), "Volume expanded volumeID={} oldSize={} newSize={}",
+                staged.volume_id, before, staged.volume->size());
+  return absl::OkStatus();
 }
 
 }  // namespace juke::csi

@@ -3,11 +3,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 #include "src/common/etcd_client.h"
 #include "src/model/host_record.h"
@@ -23,7 +26,10 @@
 // when it is blank and mounts it; publishes by bind mounts, of the staged
 // directory or of the device itself for raw block volumes. What is staged
 // and published is kept in <state_dir>/node-state.json, so a restarted
-// plugin knows it (docs/csi.md).
+// plugin knows it (docs/csi.md). As the writer of the volumes it stages
+// read-write, it brings their stale replicas up to date and moves their
+// chunks when the map or their replica count changes, in a thread of its
+// own (node_upkeep.cc).
 namespace juke::csi {
 
 struct NodeServiceOptions {
@@ -31,6 +37,10 @@ struct NodeServiceOptions {
   HostLabels topology;
   // Holds node-state.json and the attachments' FUSE directories.
   std::string state_dir;
+  // How often the staged writable volumes are recovered and moved, and
+  // the byte rate of those copies (0: no limit).
+  absl::Duration upkeep_interval = absl::Seconds(5);
+  uint64_t upkeep_rate_bytes = uint64_t{64} << 20;
 };
 
 class NodeService final : public ::csi::v1::Node::Service {
@@ -44,8 +54,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   // of the plugin left staged and published (docs/csi.md, "Restarts").
   absl::Status Start();
 
-  // Releases every staged device that nothing mounts any more; the others
-  // stay, logged. For a clean exit.
+  // Stops the upkeep thread, then releases every staged device that
+  // nothing mounts any more; the others stay, logged. For a clean exit.
+  // Idempotent.
   void Shutdown();
 
   grpc::Status NodeStageVolume(
@@ -68,6 +79,10 @@ class NodeService final : public ::csi::v1::Node::Service {
       grpc::ServerContext* context,
       const ::csi::v1::NodeGetVolumeStatsRequest* request,
       ::csi::v1::NodeGetVolumeStatsResponse* response) override;
+  grpc::Status NodeExpandVolume(
+      grpc::ServerContext* context,
+      const ::csi::v1::NodeExpandVolumeRequest* request,
+      ::csi::v1::NodeExpandVolumeResponse* response) override;
   grpc::Status NodeGetCapabilities(
       grpc::ServerContext* context,
       const ::csi::v1::NodeGetCapabilitiesRequest* request,
@@ -86,7 +101,9 @@ class NodeService final : public ::csi::v1::Node::Service {
     std::vector<std::string> mount_flags;
     bool read_only = false;
     std::string device;
-    std::unique_ptr<NodeVolume> volume;  // null after a restart
+    // Null after a restart. Shared with the upkeep thread, which may still
+    // use one for a moment after it is unstaged.
+    std::shared_ptr<NodeVolume> volume;
   };
   // A volume published at a target path.
   struct Published {
@@ -101,9 +118,17 @@ class NodeService final : public ::csi::v1::Node::Service {
     std::unique_ptr<node::LoopDevice> read_only_loop;
   };
 
+  // Grows the staged volume's device to `size` bytes, with the read-only
+  // loop devices of its publications, then the file system of a writable
+  // mount volume.
+  absl::Status GrowStagedLocked(Staged& staged, uint64_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes node-state.json (atomically: a temporary file, then rename).
   absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every upkeep interval until Shutdown(): recovery and moves of the
+  // staged writable volumes (node_upkeep.cc).
+  void UpkeepLoop();
   // Where a volume's FUSE directory goes: a hash of its id, never the id.
   std::string AttachDir(absl::string_view volume_id) const;
 
@@ -111,6 +136,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   ChunkClientPool* const clients_;
   VolumeCatalog catalog_;
   const NodeServiceOptions options_;
+
+  absl::Notification stop_upkeep_;
+  std::thread upkeep_;
 
   absl::Mutex mu_;
   std::map<std::string, Staged> staged_ ABSL_GUARDED_BY(mu_);  // by volume id

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include "src/common/status.h"
 #include "src/node/filesystem.h"
 #include "src/volume/volume_record.h"
 
@@ -19,6 +21,15 @@ namespace {
 using ::csi::v1::VolumeCapability;
 
 constexpr uint64_t kDefaultSize = 1ull << 30;
+
+absl::StatusOr<int> ParseReplicas(absl::string_view value) {
+  if (value.size() != 1 || value[0] < '1' || value[0] > '5') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter replicas must be 1 to 5, not \"",
+                     absl::CHexEscape(value), "\""));
+  }
+  return value[0] - '0';
+}
 
 }  // namespace
 
@@ -66,6 +77,26 @@ absl::StatusOr<uint64_t> SizeForRange(const ::csi::v1::CapacityRange* range,
   if (size > kMaxVolumeSize) {
     return absl::OutOfRangeError(absl::StrCat(
         "volume size ", size, " is above the largest, ", kMaxVolumeSize));
+  }
+  return size;
+}
+
+absl::StatusOr<uint64_t> ExpandedSize(const ::csi::v1::CapacityRange& range,
+                                      uint64_t current, uint64_t chunk_size) {
+  if (range.required_bytes() == 0 && range.limit_bytes() == 0) {
+    return absl::InvalidArgumentError(
+        "capacity_range asks for no size: set required_bytes");
+  }
+  uint64_t size = current;
+  if (range.required_bytes() != 0 || range.limit_bytes() < 0) {
+    JUKE_ASSIGN_OR_RETURN(uint64_t wanted, SizeForRange(&range, chunk_size));
+    size = std::max(size, wanted);
+  }
+  const int64_t limit = range.limit_bytes();
+  if (limit != 0 && size > static_cast<uint64_t>(limit)) {
+    return absl::OutOfRangeError(absl::StrCat("volume is ", current,
+                                              " bytes, above limit_bytes ",
+                                              limit, "; volumes never shrink"));
   }
   return size;
 }
@@ -128,11 +159,7 @@ absl::StatusOr<VolumeParameters> ParseParameters(
   VolumeParameters p;
   for (const auto& [key, value] : parameters) {
     if (key == "replicas") {
-      if (value.size() != 1 || value[0] < '1' || value[0] > '5') {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter replicas must be 1 to 5, not \"", value, "\""));
-      }
-      p.replicas = value[0] - '0';
+      JUKE_ASSIGN_OR_RETURN(p.replicas, ParseReplicas(value));
     } else if (key == "failureDomain") {
       absl::StatusOr<FailureDomain> level = ParseFailureDomain(value);
       if (!level.ok()) {
@@ -144,6 +171,21 @@ absl::StatusOr<VolumeParameters> ParseParameters(
       return absl::InvalidArgumentError(
           absl::StrCat("unknown parameter \"", absl::CHexEscape(key),
                        "\"; known: replicas, failureDomain"));
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<MutableParameters> ParseMutableParameters(
+    const google::protobuf::Map<std::string, std::string>& parameters) {
+  MutableParameters p;
+  for (const auto& [key, value] : parameters) {
+    if (key == "replicas") {
+      JUKE_ASSIGN_OR_RETURN(p.replicas, ParseReplicas(value));
+    } else if (!absl::StartsWith(key, "csi.storage.k8s.io/")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown mutable parameter \"", absl::CHexEscape(key),
+                       "\"; known: replicas"));
     }
   }
   return p;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -34,6 +35,15 @@ std::string VolumeIdForName(absl::string_view name);
 absl::StatusOr<uint64_t> SizeForRange(const ::csi::v1::CapacityRange* range,
                                       uint64_t chunk_size);
 
+// The size a volume of `current` bytes grows to for an expansion to
+// `range`: required_bytes rounded up as SizeForRange() does, but never
+// below `current` (volumes never shrink, so asking for less is a retry
+// that is already done). InvalidArgument for negative values, a limit
+// below the required size or a range that asks for nothing; OutOfRange
+// above the largest volume or when the volume is already above the limit.
+absl::StatusOr<uint64_t> ExpandedSize(const ::csi::v1::CapacityRange& range,
+                                      uint64_t current, uint64_t chunk_size);
+
 // Checks one volume capability: an access type (mount or block) and a
 // supported access mode; for mount, a file system type of "", "ext4" or
 // "xfs" and mount flags from the allow-list. InvalidArgument otherwise.
@@ -54,6 +64,17 @@ struct VolumeParameters {
   FailureDomain failure_domain = FailureDomain::kHost;
 };
 absl::StatusOr<VolumeParameters> ParseParameters(
+    const google::protobuf::Map<std::string, std::string>& parameters);
+
+// Mutable parameters (a VolumeAttributesClass's `parameters`), which
+// CreateVolume applies over the others and ControllerModifyVolume changes
+// on an existing volume: "replicas", parsed as in ParseParameters().
+// Unknown keys and bad values are InvalidArgument, except the
+// "csi.storage.k8s.io/" ones.
+struct MutableParameters {
+  std::optional<int> replicas;
+};
+absl::StatusOr<MutableParameters> ParseMutableParameters(
     const google::protobuf::Map<std::string, std::string>& parameters);
 
 // Page tokens of ListVolumes: the hex of the last id of the page before.

@@ -52,6 +52,39 @@ TEST(SizeForRangeTest, RoundsUpToWholeChunksDeterministically) {
   EXPECT_EQ(*Size(1073741825, 0), (1ull << 30) + kChunk);
 }
 
+absl::StatusOr<uint64_t> Expanded(int64_t required, int64_t limit,
+                                  uint64_t current) {
+  CapacityRange r;
+  r.set_required_bytes(required);
+  r.set_limit_bytes(limit);
+  return ExpandedSize(r, current, kChunk);
+}
+
+TEST(ExpandedSizeTest, GrowsToWholeChunksAndNeverShrinks) {
+  EXPECT_EQ(*Expanded(25 * kChunk + 1, 0, 10 * kChunk), 26 * kChunk);
+  EXPECT_EQ(*Expanded(10 * kChunk, 0, 10 * kChunk), 10 * kChunk);
+  EXPECT_EQ(*Expanded(1, 0, 10 * kChunk), 10 * kChunk);
+  // Only a limit the volume is within: nothing to grow.
+  EXPECT_EQ(*Expanded(0, 20 * kChunk, 10 * kChunk), 10 * kChunk);
+}
+
+TEST(ExpandedSizeTest, BadRangesGetTheSpecsCodes) {
+  using absl::StatusCode;
+  const uint64_t now = 10 * kChunk;
+  EXPECT_EQ(Expanded(0, 0, now).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Expanded(-1, 0, now).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Expanded(0, -1, now).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Expanded(20 * kChunk, 12 * kChunk, now).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Expanded(std::numeric_limits<int64_t>::max(), 0, now).status().code(),
+      StatusCode::kOutOfRange);
+  EXPECT_EQ(Expanded(0, 5 * kChunk, now).status().code(),
+            StatusCode::kOutOfRange);
+  EXPECT_EQ(Expanded(11 * kChunk + 1, 11 * kChunk + 4096, now).status().code(),
+            StatusCode::kOutOfRange);
+}
+
 TEST(SizeForRangeTest, NoRangeOrOnlyALimitGetsADefault) {
   EXPECT_EQ(*SizeForRange(nullptr, kChunk), 1ull << 30);
   EXPECT_EQ(*Size(0, 0), 1ull << 30);
@@ -132,6 +165,31 @@ TEST(ParseParametersTest, KnownKeysOnly) {
     google::protobuf::Map<std::string, std::string> bad;
     bad[key] = value;
     EXPECT_EQ(ParseParameters(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << key << "=" << value;
+  }
+}
+
+TEST(ParseMutableParametersTest, ReplicasOnly) {
+  google::protobuf::Map<std::string, std::string> p;
+  EXPECT_FALSE(ParseMutableParameters(p)->replicas.has_value());
+  p["replicas"] = "4";
+  p["csi.storage.k8s.io/pvc/name"] = "data";
+  absl::StatusOr<MutableParameters> parsed = ParseMutableParameters(p);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->replicas, 4);
+
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"replicas", ""},
+           {"replicas", "0"},
+           {"replicas", "6"},
+           {"replicas", "two"},
+           {"failureDomain", "zone"},  // fixed at creation
+           {"XXX_FakeKey", "XXX_FakeValue"}}) {
+    google::protobuf::Map<std::string, std::string> bad;
+    bad[key] = value;
+    EXPECT_EQ(ParseMutableParameters(bad).status().code(),
               absl::StatusCode::kInvalidArgument)
         << key << "=" << value;
   }

@@ -143,7 +143,11 @@ absl::Status Attachment::Resize(uint64_t new_size) {
     return absl::FailedPreconditionError(absl::StrCat(
         "shrinking from ", old_size, " to ", new_size, " is not supported"));
   }
-  if (new_size == old_size) return absl::OkStatus();
+  if (new_size == old_size) {
+    // Done before, unless the loop device missed it last time.
+    JUKE_ASSIGN_OR_RETURN(uint64_t seen, loop_->SizeBytes());
+    if (seen == new_size) return absl::OkStatus();
+  }
   JUKE_RETURN_IF_ERROR(export_->Resize(new_size));
   JUKE_RETURN_IF_ERROR(loop_->RefreshCapacity());
   JUKE_ASSIGN_OR_RETURN(uint64_t seen, loop_->SizeBytes());

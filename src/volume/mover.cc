@@ -77,8 +77,9 @@ struct Pass {
   }
 
   absl::StatusOr<std::vector<std::string>> Place(const ClusterMap& map,
+                                                 int replicas,
                                                  uint64_t chunk) const {
-    return PlaceChunk(map, record().id, chunk, record().replicas,
+    return PlaceChunk(map, record().id, chunk, replicas,
                       record().failure_domain);
   }
 
@@ -115,34 +116,45 @@ struct Pass {
   absl::StatusOr<bool> Drop();
 };
 
-// Starts a move when the current map places the volume elsewhere.
+// Starts a move when the current map places the volume elsewhere, or it
+// is to have another replica count.
 absl::StatusOr<bool> Pass::Start() {
   const VolumeRecord& r = record();
-  if (r.placement_epoch == 0 || r.placement_epoch == live.epoch()) {
-    return false;
+  const int wanted = TargetReplicas(r);
+  const bool new_map =
+      r.placement_epoch != 0 && r.placement_epoch != live.epoch();
+  if (!new_map && wanted == r.replicas) return false;
+  if (new_map && wanted == r.replicas) {
+    JUKE_ASSIGN_OR_RETURN(ClusterMap placed, catalog->PlacementMap(r, live));
+    // PlacementMap() hands back the live map itself when both place alike.
+    // Then the volume just follows the epoch: its old one can leave the map
+    // history, and later passes need not load and compare it again.
+    if (placed.epoch() == live.epoch()) {
+      VolumeRecord next = r;
+      next.placement_epoch = live.epoch();
+      next.wanted_replicas = 0;
+      JUKE_RETURN_IF_ERROR(Commit(next, {}).status());
+      return false;
+    }
   }
-  JUKE_ASSIGN_OR_RETURN(ClusterMap placed, catalog->PlacementMap(r, live));
-  // PlacementMap() hands back the live map itself when both place alike.
-  // Then the volume just follows the epoch: its old one can leave the map
-  // history, and later passes need not load and compare it again.
-  if (placed.epoch() == live.epoch()) {
-    VolumeRecord next = r;
-    next.placement_epoch = live.epoch();
-    JUKE_RETURN_IF_ERROR(Commit(next, {}).status());
-    return false;
-  }
-  if (absl::Status s = CheckPlaceable(live, r.replicas, r.failure_domain);
+  if (absl::Status s = CheckPlaceable(live, wanted, r.failure_domain);
       !s.ok()) {
     Wait(
         absl::StrCat("the current map cannot place the volume: ", s.message()));
     return false;
   }
+  // Another replica count on the same map is a move within one epoch.
   VolumeRecord next = r;
   next.moving_to_epoch = live.epoch();
+  next.moving_to_replicas = wanted;
+  next.wanted_replicas = 0;
   JUKE_ASSIGN_OR_RETURN(bool started, Commit(next, {}));
   if (started) {
-    JUKE_LOG_INFO(Log(), "Move started volumeID={} fromEpoch={} toEpoch={}",
-                  r.id, r.placement_epoch, next.moving_to_epoch);
+    JUKE_LOG_INFO(Log(),
+                  "Move started volumeID={} fromEpoch={} toEpoch={} "
+                  "fromReplicas={} toReplicas={}",
+                  r.id, r.placement_epoch, next.moving_to_epoch, r.replicas,
+                  wanted);
   }
   return started;
 }
@@ -169,7 +181,8 @@ absl::StatusOr<std::set<uint64_t>> Pass::ExistingChunks(
   const uint64_t count = record().size_bytes / record().chunk_size;
   for (uint64_t c = 0; c < count; ++c) {
     if (chunks.count(c) > 0) continue;
-    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas, Place(from, c));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas,
+                          Place(from, record().replicas, c));
     bool vouched = std::any_of(
         replicas.begin(), replicas.end(), [&](const std::string& d) {
           return listed.count(d) > 0 && !IsMarked(marks, c, d);
@@ -204,8 +217,9 @@ absl::StatusOr<bool> Pass::Copy() {
   for (uint64_t c : *chunks) {
     ++progress->chunks;
     JUKE_ASSIGN_OR_RETURN(std::vector<std::string> old_replicas,
-                          Place(from, c));
-    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> new_replicas, Place(to, c));
+                          Place(from, r.replicas, c));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> new_replicas,
+                          Place(to, MovingToReplicas(r), c));
     std::vector<std::string> sources;
     for (const std::string& d : old_replicas) {
       if (!IsMarked(marks, c, d)) sources.push_back(d);
@@ -255,7 +269,8 @@ absl::StatusOr<bool> Pass::Copy() {
   for (const auto& entry : marks) {
     const uint64_t c = entry.first;
     const std::map<std::string, StaleMark>& by_disk = entry.second;
-    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> new_replicas, Place(to, c));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> new_replicas,
+                          Place(to, MovingToReplicas(r), c));
     bool current = std::any_of(
         new_replicas.begin(), new_replicas.end(),
         [&](const std::string& d) { return by_disk.count(d) == 0; });
@@ -267,13 +282,20 @@ absl::StatusOr<bool> Pass::Copy() {
   }
   VolumeRecord next = r;
   next.placement_epoch = r.moving_to_epoch;
-  next.leaving_epoch = r.placement_epoch;
+  // A record from before placement was pinned placed with the map of its
+  // day; the copies to drop are those the new placement does not use.
+  next.leaving_epoch =
+      r.placement_epoch != 0 ? r.placement_epoch : r.moving_to_epoch;
   next.moving_to_epoch = 0;
+  next.replicas = MovingToReplicas(r);
+  next.moving_to_replicas = 0;
+  if (next.wanted_replicas == next.replicas) next.wanted_replicas = 0;
   JUKE_ASSIGN_OR_RETURN(bool switched, Commit(next, {}));
   if (switched) {
     JUKE_LOG_INFO(Log(),
-                  "Move switched placement volumeID={} epoch={} copies={}",
-                  r.id, next.placement_epoch, progress->copied);
+                  "Move switched placement volumeID={} epoch={} replicas={} "
+                  "copies={}",
+                  r.id, next.placement_epoch, next.replicas, progress->copied);
   }
   return switched;
 }
@@ -305,7 +327,7 @@ absl::StatusOr<bool> Pass::Drop() {
     }
     for (uint64_t c : *chunks) {
       JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas,
-                            Place(placed, c));
+                            Place(placed, r.replicas, c));
       if (Contains(replicas, d.disk_id)) continue;
       v1::DeleteChunkRequest req;
       req.set_disk_id(d.disk_id);
@@ -335,7 +357,8 @@ absl::StatusOr<bool> Pass::Drop() {
   std::vector<std::string> moot;
   JUKE_ASSIGN_OR_RETURN(MarksByChunk marks, LoadMarks(catalog, r.id));
   for (const auto& [c, by_disk] : marks) {
-    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas, Place(placed, c));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> replicas,
+                          Place(placed, r.replicas, c));
     for (const auto& [disk, mark] : by_disk) {
       if (!Contains(replicas, disk)) moot.push_back(StaleKey(r.id, c, disk));
     }
@@ -355,8 +378,7 @@ absl::StatusOr<bool> Pass::Drop() {
 
 absl::StatusOr<std::vector<std::string>> VolumePlacement::ReadReplicas(
     const VolumeRecord& record, uint64_t chunk) const {
-  return PlaceChunk(read, record.id, chunk, record.replicas,
-                    record.failure_domain);
+  return PlaceChunk(read, record.id, chunk, replicas, record.failure_domain);
 }
 
 absl::StatusOr<std::vector<std::string>> VolumePlacement::WriteReplicas(
@@ -366,7 +388,7 @@ absl::StatusOr<std::vector<std::string>> VolumePlacement::WriteReplicas(
   if (!moving_to.has_value()) return disks;
   JUKE_ASSIGN_OR_RETURN(std::vector<std::string> more,
                         PlaceChunk(*moving_to, record.id, chunk,
-                                   record.replicas, record.failure_domain));
+                                   moving_to_replicas, record.failure_domain));
   for (std::string& d : more) {
     if (!Contains(disks, d)) disks.push_back(std::move(d));
   }
@@ -378,6 +400,8 @@ absl::StatusOr<VolumePlacement> LoadVolumePlacement(VolumeCatalog* catalog,
                                                     const ClusterMap& live) {
   VolumePlacement p;
   JUKE_ASSIGN_OR_RETURN(p.read, catalog->PlacementMap(record, live));
+  p.replicas = record.replicas;
+  p.moving_to_replicas = MovingToReplicas(record);
   if (record.moving_to_epoch != 0) {
     JUKE_ASSIGN_OR_RETURN(
         p.moving_to,

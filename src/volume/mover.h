@@ -17,9 +17,10 @@
 #include "src/volume/volume_catalog.h"
 
 // Moving a volume's chunks when the cluster map changes (a disk goes out,
-// a new one comes in): the chunks whose placement changed are copied to
-// their new disks, the volume switches to the new placement, and only then
-// are the old copies dropped. docs/recovery.md tells the whole story.
+// a new one comes in) or its replica count does: the chunks whose
+// placement changed are copied to their new disks, the volume switches to
+// the new placement, and only then are the old copies dropped.
+// docs/recovery.md tells the whole story.
 //
 // A move has two phases, both recorded in the volume's record:
 //  - copying (moving_to_epoch set): reads use the old placement, writes go
@@ -38,7 +39,9 @@ namespace juke {
 // Where one volume's chunks are read from and written to at one moment.
 struct VolumePlacement {
   ClusterMap read;                      // the volume's placement
+  int replicas = 0;                     // its replica count
   std::optional<ClusterMap> moving_to;  // during a move's copy phase
+  int moving_to_replicas = 0;
 
   // The replicas reads go to, in placement order.
   absl::StatusOr<std::vector<std::string>> ReadReplicas(
@@ -88,8 +91,9 @@ struct MoveProgress {
 };
 
 // One pass of the volume's move, if one is due: starts a move when the
-// volume's placement differs from the current map's (`live`), else goes on
-// with the phase its record shows, as far as it can.
+// volume's placement differs from the current map's (`live`) or another
+// replica count is wanted, else goes on with the phase its record shows,
+// as far as it can.
 //
 // `holder` is the volume's writer when it is attached read-write here, and
 // nullptr for a volume that no writer holds (a daemon or `juke volume

@@ -74,6 +74,16 @@ class NodeVolume {
     return backend_->client().Move(limiter);
   }
 
+  // The device's size in bytes; it grows with Grow().
+  uint64_t size() const { return backend_->size(); }
+
+  // Grows the device online to `new_size` bytes, which the catalog must
+  // already hold for the volume: the FUSE file reports the new size and
+  // the loop device learns it. A file system on the device is the caller's
+  // to grow. FailedPrecondition below the current size or above the
+  // catalog's; the current size again is a no-op.
+  absl::Status Grow(uint64_t new_size) { return attachment_->Resize(new_size); }
+
   // Releases the block device: flush, loop device, FUSE. FailedPrecondition,
   // with everything left working, while it is mounted. Idempotent.
   absl::Status ReleaseDevice() { return attachment_->Detach(); }

@@ -25,6 +25,10 @@ class VolumeBackend final : public node::BlockBackend {
   absl::Status ReadAt(uint64_t offset, std::span<uint8_t> data) override;
   absl::Status WriteAt(uint64_t offset, std::span<const uint8_t> data) override;
   absl::Status Flush() override { return absl::OkStatus(); }
+  // Grows to the size the catalog gave the volume (VolumeClient::Grow()).
+  absl::Status Resize(uint64_t new_size) override {
+    return client_->Grow(new_size);
+  }
 
   VolumeClient& client() const { return *client_; }
 

@@ -25,8 +25,11 @@ Logger Log() {
 
 constexpr int kMaxAttempts = 20;
 
+// Replica counts compare as asked for: a volume that is moving to another
+// count already has the shape of a request for that count.
 bool SameShape(const VolumeRecord& a, const VolumeRecord& b) {
-  return a.size_bytes == b.size_bytes && a.replicas == b.replicas &&
+  return a.size_bytes == b.size_bytes &&
+         TargetReplicas(a) == TargetReplicas(b) &&
          a.failure_domain == b.failure_domain && a.chunk_size == b.chunk_size;
 }
 
@@ -156,24 +159,60 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Update(
                                          kMaxAttempts, " attempts; retry"));
 }
 
-absl::StatusOr<VolumeRecord> VolumeCatalog::Resize(absl::string_view id,
-                                                   uint64_t new_size) {
-  return Update(id, [&](VolumeRecord& r) -> absl::Status {
-    if (r.state != VolumeState::kReady) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("volume ", id, " is being deleted"));
-    }
-    if (new_size < r.size_bytes) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("volume ", id, " is ", r.size_bytes,
-                       " bytes; shrinking to ", new_size, " would drop data"));
-    }
-    VolumeRecord grown = r;
-    grown.size_bytes = new_size;
-    JUKE_RETURN_IF_ERROR(ValidateVolumeShape(grown));
-    r.size_bytes = new_size;
-    return absl::OkStatus();
-  });
+absl::StatusOr<VolumeRecord> VolumeCatalog::Grow(absl::string_view id,
+                                                 uint64_t new_size) {
+  uint64_t old_size = 0;
+  absl::StatusOr<VolumeRecord> grown =
+      Update(id, [&](VolumeRecord& r) -> absl::Status {
+        if (r.state != VolumeState::kReady) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("volume ", id, " is being deleted"));
+        }
+        old_size = r.size_bytes;
+        if (new_size <= r.size_bytes) return absl::OkStatus();
+        VolumeRecord next = r;
+        next.size_bytes = new_size;
+        JUKE_RETURN_IF_ERROR(ValidateVolumeShape(next));
+        r.size_bytes = new_size;
+        return absl::OkStatus();
+      });
+  if (grown.ok() && grown->size_bytes != old_size) {
+    JUKE_LOG_INFO(Log(), "Volume grown volumeID={} oldSize={} newSize={}", id,
+                  old_size, grown->size_bytes);
+  }
+  return grown;
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::SetReplicas(absl::string_view id,
+                                                        int replicas) {
+  if (replicas < 1 || replicas > 5) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replicas is ", replicas, "; use 1 to 5"));
+  }
+  JUKE_ASSIGN_OR_RETURN(VolumeRecord current, Get(id));
+  // The map must be able to place them before anything is asked.
+  absl::StatusOr<ClusterMap> map = MapStore(etcd_).Load();
+  if (absl::IsNotFound(map.status())) map = RefreshMap(*etcd_);
+  if (!map.ok()) return Annotate(map.status(), "load the cluster map");
+  JUKE_RETURN_IF_ERROR(CheckPlaceable(*map, replicas, current.failure_domain));
+  absl::StatusOr<VolumeRecord> set =
+      Update(id, [&](VolumeRecord& r) -> absl::Status {
+        if (r.state != VolumeState::kReady) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("volume ", id, " is being deleted"));
+        }
+        if (TargetReplicas(r) == replicas) return absl::OkStatus();
+        // Back to the count it has, with no move under way: nothing to do.
+        const bool settled = r.moving_to_epoch == 0 && r.replicas == replicas;
+        r.wanted_replicas = settled ? 0 : replicas;
+        return absl::OkStatus();
+      });
+  if (set.ok() && set->wanted_replicas != 0) {
+    JUKE_LOG_INFO(Log(),
+                  "Replica count asked volumeID={} replicas={} wanted={}", id,
+                  set->replicas, replicas);
+  }
+  return set;
 }
 
 absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,

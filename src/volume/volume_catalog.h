@@ -54,10 +54,21 @@ class VolumeCatalog {
   absl::StatusOr<VersionedVolume> GetVersioned(absl::string_view id);
   absl::StatusOr<std::vector<VolumeRecord>> List();
 
-  // Grows the volume to `new_size` (a multiple of its chunk size). The same
-  // size is a no-op; a smaller one is FailedPrecondition (shrinking would
-  // drop data).
-  absl::StatusOr<VolumeRecord> Resize(absl::string_view id, uint64_t new_size);
+  // Grows the volume to `new_size` bytes (a multiple of its chunk size, at
+  // most kMaxVolumeSize: InvalidArgument, OutOfRange) and returns the
+  // record. Never shrinks: at or below the current size it changes nothing
+  // and returns the record as it is, so a retried grow succeeds.
+  // FailedPrecondition while the volume is being deleted.
+  absl::StatusOr<VolumeRecord> Grow(absl::string_view id, uint64_t new_size);
+
+  // Asks for the volume to have `replicas` replicas (1 to 5, else
+  // InvalidArgument) and returns the record. Records the count asked for;
+  // the volume's mover then moves its chunks there as it does after a map
+  // change (mover.h): its writer if attached, else the storage daemons or
+  // `juke volume recover`. FailedPrecondition, changing nothing, when the
+  // current map cannot place that many replicas or the volume is being
+  // deleted. The count it already has or moves to is a no-op.
+  absl::StatusOr<VolumeRecord> SetReplicas(absl::string_view id, int replicas);
 
   // Attaches the volume on `node`. A writer attachment takes generation+1;
   // if another node holds it read-write, FailedPrecondition unless

@@ -58,6 +58,7 @@ VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
       options_(options),
       generation_(
           record_.attachment.has_value() ? record_.attachment->generation : 0),
+      size_(record_.size_bytes),
       stale_(std::move(stale)),
       live_(std::make_shared<const ClusterMap>(std::move(live))),
       placement_(
@@ -85,11 +86,37 @@ absl::Status VolumeClient::CheckRange(uint64_t offset, uint64_t length) const {
         absl::StrCat("offset ", offset, " and length ", length,
                      " must be multiples of 4096"));
   }
-  if (offset > record_.size_bytes || length > record_.size_bytes - offset) {
+  const uint64_t size = size_.load();
+  if (offset > size || length > size - offset) {
     return absl::OutOfRangeError(absl::StrCat(
         "range ", offset, "+", length, " is past the end of volume ",
-        record_.id, " (", record_.size_bytes, " bytes)"));
+        record_.id, " (", size, " bytes)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status VolumeClient::Grow(uint64_t new_size) {
+  const uint64_t size = size_.load();
+  if (new_size == size) return absl::OkStatus();
+  if (new_size < size) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", record_.id, " is ", size,
+                     " bytes; shrinking to ", new_size, " would drop data"));
+  }
+  // Only the catalog grows a volume; the device follows it, never leads.
+  JUKE_ASSIGN_OR_RETURN(VolumeRecord now, catalog_->Get(record_.id));
+  if (new_size > now.size_bytes || new_size % record_.chunk_size != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", record_.id, " is ", now.size_bytes,
+        " bytes in the catalog; it cannot be served as ", new_size));
+  }
+  // Concurrent growers race only to sizes the catalog allows; keep the
+  // largest.
+  uint64_t seen = size;
+  while (seen < new_size && !size_.compare_exchange_weak(seen, new_size)) {
+  }
+  JUKE_LOG_INFO(Log(), "Volume grown volumeID={} oldSize={} newSize={}",
+                record_.id, size, new_size);
   return absl::OkStatus();
 }
 
@@ -265,7 +292,7 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
     return fenced;
   }
 
-  int needed = std::min(options_.min_replicas, record_.replicas);
+  int needed = std::min(options_.min_replicas, Placement()->replicas);
   if (ok < needed) {
     return absl::UnavailableError(absl::StrCat(
         "write volume ", record_.id, " chunk ", chunk, ": ", ok, " of ",
@@ -301,8 +328,13 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
   progress.marks = marks.size();
   for (const StaleMark& mark : marks) {
     absl::MutexLock chunk_lock(&ChunkLock(mark.chunk));
+    // The replica count may have changed with a move since the volume was
+    // opened; the placement knows the current one.
+    std::shared_ptr<const VolumePlacement> placement = Placement();
+    VolumeRecord shape = record_;
+    shape.replicas = placement->replicas;
     absl::StatusOr<uint64_t> copied = CopyReplica(
-        clients_, Placement()->read, *Live(), record_, mark.chunk, mark.disk_id,
+        clients_, placement->read, *Live(), shape, mark.chunk, mark.disk_id,
         stale[mark.chunk], generation_, limiter, options_.rpc_timeout);
     if (absl::IsFailedPrecondition(copied.status()) &&
         absl::StrContains(copied.status().message(), "fenced")) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -58,8 +59,15 @@ class VolumeClient : public MoveHolder {
       VolumeCatalog* catalog, ChunkClientPool* clients, VolumeRecord record,
       ClusterMap map, VolumeIoOptions options = {});
 
-  uint64_t size() const { return record_.size_bytes; }
+  // The size reads and writes may reach; it grows with Grow().
+  uint64_t size() const { return size_.load(); }
+  // The record as the volume was opened: its id and shape.
   const VolumeRecord& record() const { return record_; }
+
+  // Lets reads and writes reach `new_size` bytes, once the catalog holds
+  // the volume at that size or more (FailedPrecondition otherwise, and for
+  // a size below the current one). The same size is a no-op.
+  absl::Status Grow(uint64_t new_size);
 
   absl::Status Read(uint64_t offset, std::span<uint8_t> out);
   absl::Status Write(uint64_t offset, std::span<const uint8_t> data);
@@ -119,6 +127,7 @@ class VolumeClient : public MoveHolder {
   const VolumeRecord record_;
   const VolumeIoOptions options_;
   const uint64_t generation_;
+  std::atomic<uint64_t> size_;
 
   absl::Mutex chunk_locks_[kChunkLocks];
   absl::Mutex mu_;

@@ -58,6 +58,13 @@ absl::Status ValidateVolumeShape(const VolumeRecord& r) {
     return absl::InvalidArgumentError(
         absl::StrCat("replicas is ", r.replicas, "; use 1 to 5"));
   }
+  // 0: no other count asked for.
+  for (int n : {r.moving_to_replicas, r.wanted_replicas}) {
+    if (n < 0 || n > 5) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("replica count ", n, " to move to is not 1 to 5"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -79,6 +86,8 @@ absl::StatusOr<std::string> EncodeVolumeRecord(const VolumeRecord& r) {
   };
   if (r.moving_to_epoch != 0) j["movingToEpoch"] = r.moving_to_epoch;
   if (r.leaving_epoch != 0) j["leavingEpoch"] = r.leaving_epoch;
+  if (r.moving_to_replicas != 0) j["movingToReplicas"] = r.moving_to_replicas;
+  if (r.wanted_replicas != 0) j["wantedReplicas"] = r.wanted_replicas;
   if (r.attachment.has_value()) {
     j["attachment"] = {{"node", r.attachment->node},
                        {"readOnly", r.attachment->read_only},
@@ -117,6 +126,8 @@ absl::StatusOr<VolumeRecord> DecodeVolumeRecord(absl::string_view json) {
     r.placement_epoch = j.value("placementEpoch", uint64_t{0});
     r.moving_to_epoch = j.value("movingToEpoch", uint64_t{0});
     r.leaving_epoch = j.value("leavingEpoch", uint64_t{0});
+    r.moving_to_replicas = j.value("movingToReplicas", 0);
+    r.wanted_replicas = j.value("wantedReplicas", 0);
     if (j.contains("attachment")) {
       const nlohmann::json& a = j.at("attachment");
       r.attachment = Attachment{a.at("node").get<std::string>(),

@@ -57,9 +57,27 @@ struct VolumeRecord {
   // the disks it no longer uses are deleted. 0: no move.
   uint64_t moving_to_epoch = 0;
   uint64_t leaving_epoch = 0;
+  // `replicas` is the replica count of the volume's placement. A move may
+  // also change it: `moving_to_replicas` is the count of the placement it
+  // copies to (0: the same as `replicas`), and becomes `replicas` when the
+  // volume switches. `wanted_replicas` is a count asked for that no move
+  // has started towards yet (0: none); the mover starts one.
+  int moving_to_replicas = 0;
+  int wanted_replicas = 0;
 
   bool operator==(const VolumeRecord&) const = default;
 };
+
+// The replica count of the placement the volume's move copies to.
+inline int MovingToReplicas(const VolumeRecord& r) {
+  return r.moving_to_replicas != 0 ? r.moving_to_replicas : r.replicas;
+}
+
+// The replica count the volume has once every move asked for is done.
+inline int TargetReplicas(const VolumeRecord& r) {
+  if (r.wanted_replicas != 0) return r.wanted_replicas;
+  return r.moving_to_epoch != 0 ? MovingToReplicas(r) : r.replicas;
+}
 
 // InvalidArgument unless `id` is a valid volume id; the message says why.
 absl::Status ValidateVolumeId(absl::string_view id);

@@ -27,6 +27,32 @@ TEST(VolumeRecordTest, HostileIdsAreRejected) {
   EXPECT_TRUE(ValidateVolumeId("pvc-0f.A_b-9").ok());
 }
 
+TEST(VolumeRecordTest, ReplicaCountsOfAMoveRoundTripAndAreChecked) {
+  VolumeRecord r = Valid();
+  r.replicas = 2;
+  EXPECT_EQ(TargetReplicas(r), 2);
+  r.wanted_replicas = 3;
+  EXPECT_EQ(TargetReplicas(r), 3);
+  r.wanted_replicas = 0;
+  r.moving_to_epoch = 7;
+  r.moving_to_replicas = 4;
+  EXPECT_EQ(MovingToReplicas(r), 4);
+  EXPECT_EQ(TargetReplicas(r), 4);
+  r.wanted_replicas = 1;  // asked for again while moving
+  EXPECT_EQ(TargetReplicas(r), 1);
+  auto json = EncodeVolumeRecord(r);
+  ASSERT_TRUE(json.ok());
+  auto back = DecodeVolumeRecord(*json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+
+  r.moving_to_replicas = 6;
+  EXPECT_EQ(ValidateVolumeShape(r).code(), absl::StatusCode::kInvalidArgument);
+  r.moving_to_replicas = 0;
+  r.wanted_replicas = -1;
+  EXPECT_EQ(ValidateVolumeShape(r).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(VolumeRecordTest, SizesMustBePositiveChunkAlignedAndBounded) {
   VolumeRecord r = Valid();
   r.size_bytes = 0;

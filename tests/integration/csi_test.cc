@@ -6,25 +6,38 @@
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "src/model/map_store.h"
+#include "src/model/placement.h"
+#include "src/volume/chunk_clients.h"
+#include "src/volume/volume_catalog.h"
 
 #include "csi/v1/csi.grpc.pb.h"
 #include "tests/testing/subprocess.h"
@@ -58,6 +71,46 @@ v1::VolumeCapability BlockCap() {
   c.mutable_block();
   c.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_WRITER);
   return c;
+}
+
+constexpr int64_t kMiB = 1 << 20;
+
+// A buffer aligned for O_DIRECT.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t size) {
+    if (posix_memalign(&data_, 4096, size) != 0) data_ = nullptr;
+  }
+  ~AlignedBuffer() { free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+
+  char* bytes() { return static_cast<char*>(data_); }
+
+ private:
+  void* data_ = nullptr;
+};
+
+// The size of the block device open as `fd`, as the kernel sees it.
+int64_t DeviceSize(int fd) {
+  uint64_t bytes = 0;
+  if (ioctl(fd, BLKGETSIZE64, &bytes) != 0) return -1;
+  return static_cast<int64_t>(bytes);
+}
+
+// Whether this process holds capability `cap` (CapEff in
+// /proc/self/status).
+bool HasCapability(int cap) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  uint64_t caps = 0;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "CapEff:")) {
+      (void)absl::SimpleHexAtoi(absl::StripAsciiWhitespace(rest), &caps);
+    }
+  }
+  return (caps & (uint64_t{1} << cap)) != 0;
 }
 
 class CsiTest : public ::testing::Test {
@@ -204,6 +257,165 @@ class CsiTest : public ::testing::Test {
     return p.node->NodeUnpublishVolume(&ctx, req, &resp);
   }
 
+  grpc::Status Expand(const std::string& id, int64_t required, int64_t limit,
+                      v1::ControllerExpandVolumeResponse* out = nullptr) {
+    v1::ControllerExpandVolumeRequest req;
+    req.set_volume_id(id);
+    req.mutable_capacity_range()->set_required_bytes(required);
+    req.mutable_capacity_range()->set_limit_bytes(limit);
+    v1::ControllerExpandVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return controller_->ControllerExpandVolume(&ctx, req,
+                                               out != nullptr ? out : &resp);
+  }
+
+  grpc::Status NodeExpand(Plugin& p, const std::string& id,
+                          const std::string& path, int64_t required,
+                          v1::NodeExpandVolumeResponse* out = nullptr) {
+    v1::NodeExpandVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_volume_path(path);
+    if (required != 0) {
+      req.mutable_capacity_range()->set_required_bytes(required);
+    }
+    v1::NodeExpandVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return p.node->NodeExpandVolume(&ctx, req, out != nullptr ? out : &resp);
+  }
+
+  grpc::Status Modify(const std::string& id,
+                      const std::map<std::string, std::string>& params) {
+    v1::ControllerModifyVolumeRequest req;
+    req.set_volume_id(id);
+    for (const auto& [key, value] : params) {
+      (*req.mutable_mutable_parameters())[key] = value;
+    }
+    v1::ControllerModifyVolumeResponse resp;
+    grpc::ClientContext ctx;
+    return controller_->ControllerModifyVolume(&ctx, req, &resp);
+  }
+
+  // Waits until the volume has `replicas` replicas and no move is left:
+  // the storage daemons' recovery loop moves a detached volume.
+  VolumeRecord WaitForReplicas(const std::string& id, int replicas) {
+    VolumeCatalog catalog(&pool_->client());
+    absl::StatusOr<VolumeRecord> r;
+    for (int i = 0; i < 600; ++i) {
+      r = catalog.Get(id);
+      if (r.ok() && r->replicas == replicas && r->wanted_replicas == 0 &&
+          r->moving_to_epoch == 0 && r->leaving_epoch == 0) {
+        return *r;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ADD_FAILURE() << "volume " << id << " did not settle at " << replicas
+                  << " replicas: "
+                  << (r.ok() ? *EncodeVolumeRecord(*r) : r.status().ToString());
+    return r.ok() ? *r : VolumeRecord{};
+  }
+
+  // Checks that the volume has exactly the chunks of `expected` (chunk c
+  // holding expected[c]) and no stale marks, and that each chunk is held by
+  // the `replicas` disks its placement names and by no other disk, every
+  // copy with the same bytes.
+  void ExpectChunksOn(const std::string& id, int replicas,
+                      const std::vector<std::string>& expected) {
+    const uint64_t chunks = expected.size();
+    absl::StatusOr<ClusterMap> map = MapStore(&pool_->client()).Load();
+    ASSERT_TRUE(map.ok()) << map.status();
+    std::map<uint64_t, std::set<std::string>> holders;
+    for (const MapDisk& d : map->disks()) {
+      auto on_disk = ListChunkIndexes(chunk_clients_.For(d.address), d.disk_id,
+                                      id, absl::Seconds(10));
+      ASSERT_TRUE(on_disk.ok()) << on_disk.status();
+      for (uint64_t c : *on_disk) holders[c].insert(d.disk_id);
+    }
+    EXPECT_EQ(holders.size(), chunks);
+    VolumeCatalog catalog(&pool_->client());
+    auto stale = catalog.StaleMarks(id);
+    ASSERT_TRUE(stale.ok());
+    EXPECT_TRUE(stale->empty()) << stale->size() << " stale marks";
+    for (uint64_t c = 0; c < chunks; ++c) {
+      auto placed = PlaceChunk(*map, id, c, replicas, FailureDomain::kHost);
+      ASSERT_TRUE(placed.ok()) << placed.status();
+      EXPECT_EQ(holders[c],
+                std::set<std::string>(placed->begin(), placed->end()))
+          << "chunk " << c;
+      for (const std::string& disk_id : *placed) {
+        storage::v1::ReadChunkRequest req;
+        req.set_disk_id(disk_id);
+        req.mutable_chunk()->set_volume_id(id);
+        req.mutable_chunk()->set_index(c);
+        req.set_offset(0);
+        req.set_length(expected[c].size());
+        storage::v1::ReadChunkResponse resp;
+        grpc::ClientContext ctx;
+        grpc::Status s = chunk_clients_.For(map->FindDisk(disk_id)->address)
+                             ->ReadChunk(&ctx, req, &resp);
+        ASSERT_TRUE(s.ok()) << disk_id << ": " << s.error_message();
+        EXPECT_TRUE(resp.data() == expected[c])
+            << "chunk " << c << " on " << disk_id << " differs";
+      }
+    }
+  }
+
+  int64_t CapacityOf(const std::string& id) {
+    v1::ControllerGetVolumeRequest req;
+    req.set_volume_id(id);
+    v1::ControllerGetVolumeResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = controller_->ControllerGetVolume(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.volume().capacity_bytes();
+  }
+
+  // Grows a mounted `fstype` volume of 320 MiB (xfs needs 300) to 640 MiB
+  // through both services while it is published, and checks that statfs
+  // sees the new size and the files stay.
+  void GrowMounted(const std::string& fstype) {
+    constexpr int64_t kOld = 320 * kMiB;
+    constexpr int64_t kNew = 640 * kMiB;
+    std::string id = MustCreate("grow-" + fstype, kOld);
+    ASSERT_TRUE(Publish(id, "h1", MountCap(fstype)).ok());
+    ASSERT_TRUE(Stage(a_, id, Path("stage"), MountCap(fstype)).ok());
+    const std::string target = Path("target");
+    ASSERT_TRUE(
+        NodePublish(a_, id, Path("stage"), target, MountCap(fstype), false)
+            .ok());
+    std::ofstream(target + "/kept") << "data";
+    struct statfs before {};
+    ASSERT_EQ(statfs(target.c_str(), &before), 0);
+
+    v1::ControllerExpandVolumeResponse grown;
+    ASSERT_TRUE(Expand(id, kNew, 0, &grown).ok());
+    EXPECT_EQ(grown.capacity_bytes(), kNew);
+    EXPECT_TRUE(grown.node_expansion_required());
+    v1::NodeExpandVolumeResponse node;
+    grpc::Status s = NodeExpand(a_, id, target, kNew, &node);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(node.capacity_bytes(), kNew);
+
+    struct statfs after {};
+    ASSERT_EQ(statfs(target.c_str(), &after), 0);
+    const auto old_bytes =
+        static_cast<int64_t>(before.f_blocks * before.f_bsize);
+    const auto new_bytes = static_cast<int64_t>(after.f_blocks * after.f_bsize);
+    EXPECT_LE(old_bytes, kOld);
+    EXPECT_GT(new_bytes, old_bytes + (kNew - kOld) * 9 / 10);
+    EXPECT_LE(new_bytes, kNew);
+    {
+      std::ifstream kept(target + "/kept");
+      std::string text;
+      std::getline(kept, text);
+      EXPECT_EQ(text, "data");
+    }
+    // Growing again finds nothing to do.
+    EXPECT_TRUE(NodeExpand(a_, id, target, kNew).ok());
+
+    EXPECT_TRUE(NodeUnpublish(a_, id, target).ok());
+    EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+  }
+
   std::string Path(const std::string& name) {
     return absl::StrCat(dir_->path(), "/", name);
   }
@@ -212,6 +424,7 @@ class CsiTest : public ::testing::Test {
   std::unique_ptr<TempDir> dir_;
   Plugin a_, b_;
   std::unique_ptr<v1::Controller::Stub> controller_;
+  ChunkClientPool chunk_clients_;
 };
 
 TEST_F(CsiTest, NamesAreOpaqueAndIdempotent) {
@@ -458,6 +671,271 @@ TEST_F(CsiTest, NodeEdgeCases) {
     std::getline(kept, text);
     EXPECT_EQ(text, "data");
   }
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, ExpansionNeverShrinksAndChecksItsInput) {
+  std::string id = MustCreate("expand-input", 64 * kMiB);
+  v1::ControllerExpandVolumeResponse resp;
+  // The same size and a smaller one are done already: the real size.
+  ASSERT_TRUE(Expand(id, 64 * kMiB, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 64 * kMiB);
+  EXPECT_TRUE(resp.node_expansion_required());
+  ASSERT_TRUE(Expand(id, 8 * kMiB, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 64 * kMiB);
+  // Rounded up to whole chunks, as CreateVolume does.
+  ASSERT_TRUE(Expand(id, 100 * kMiB + 1, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 104 * kMiB);
+  ASSERT_TRUE(Expand(id, 100 * kMiB, 0, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 104 * kMiB);
+
+  const std::string unknown = "csi-00000000000000000000000000000000";
+  struct Case {
+    const char* what;
+    std::string id;
+    int64_t required;
+    int64_t limit;
+    grpc::StatusCode code;
+  };
+  const Case cases[] = {
+      {"no id", "", 128 * kMiB, 0, grpc::StatusCode::INVALID_ARGUMENT},
+      {"INT64_MAX", id, std::numeric_limits<int64_t>::max(), 0,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"above the largest volume", id, (int64_t{1} << 50) + 1, 0,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"limit below required", id, 200 * kMiB, 150 * kMiB,
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"negative required", id, -1, 0, grpc::StatusCode::INVALID_ARGUMENT},
+      {"negative limit", id, 0, -1, grpc::StatusCode::INVALID_ARGUMENT},
+      {"empty range", id, 0, 0, grpc::StatusCode::INVALID_ARGUMENT},
+      {"limit below its size", id, 0, 32 * kMiB,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"no chunk fits", id, 200 * kMiB + 1, 200 * kMiB + 4096,
+       grpc::StatusCode::OUT_OF_RANGE},
+      {"unknown volume", unknown, 128 * kMiB, 0, grpc::StatusCode::NOT_FOUND},
+      {"hostile id", "../x", 128 * kMiB, 0, grpc::StatusCode::NOT_FOUND},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(Expand(c.id, c.required, c.limit).error_code(), c.code) << c.what;
+  }
+  v1::ControllerExpandVolumeRequest no_range;
+  no_range.set_volume_id(id);
+  grpc::ClientContext ctx;
+  EXPECT_EQ(
+      controller_->ControllerExpandVolume(&ctx, no_range, &resp).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CapacityOf(id), 104 * kMiB);  // none of them changed anything
+
+  // The node plugin.
+  EXPECT_EQ(NodeExpand(a_, "", Path("stage"), 0).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(NodeExpand(a_, id, "", 0).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(NodeExpand(a_, unknown, Path("stage"), 0).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(NodeExpand(a_, id, Path("stage"), 0).error_code(),
+            grpc::StatusCode::NOT_FOUND);  // not staged
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  EXPECT_EQ(NodeExpand(a_, id, Path("elsewhere"), 0).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // More than the controller gave the volume.
+  EXPECT_EQ(NodeExpand(a_, id, Path("stage"), 200 * kMiB).error_code(),
+            grpc::StatusCode::OUT_OF_RANGE);
+  v1::NodeExpandVolumeResponse node;
+  ASSERT_TRUE(NodeExpand(a_, id, Path("stage"), 0, &node).ok());
+  EXPECT_EQ(node.capacity_bytes(), 104 * kMiB);
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, RawBlockVolumeGrowsOnlineAndKeepsItsBytes) {
+  constexpr int64_t kOld = 64 * kMiB;
+  constexpr int64_t kNew = 128 * kMiB;
+  std::string id = MustCreate("grow-block", kOld);
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  const std::string dev = Path("dev");
+  ASSERT_TRUE(NodePublish(a_, id, Path("stage"), dev, BlockCap(), false).ok());
+  const int fd = open(dev.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+
+  // Bytes no file system would write, over the first MiB.
+  AlignedBuffer data(kMiB);
+  for (int64_t i = 0; i < kMiB; ++i) {
+    data.bytes()[i] = static_cast<char>((i * 131 + 7) % 251);
+  }
+  ASSERT_EQ(pwrite(fd, data.bytes(), kMiB, 0), kMiB);
+
+  v1::ControllerExpandVolumeResponse grown;
+  ASSERT_TRUE(Expand(id, kNew, 0, &grown).ok());
+  EXPECT_EQ(grown.capacity_bytes(), kNew);
+  EXPECT_TRUE(grown.node_expansion_required());
+  EXPECT_EQ(DeviceSize(fd), kOld);  // until the node plugin grows it
+  v1::NodeExpandVolumeResponse node;
+  grpc::Status s = NodeExpand(a_, id, dev, kNew, &node);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(node.capacity_bytes(), kNew);
+  EXPECT_EQ(DeviceSize(fd), kNew);
+  EXPECT_TRUE(NodeExpand(a_, id, dev, kNew).ok());  // nothing more to do
+
+  // The same open device: the first MiB byte for byte, a new tail that
+  // reads as zeros and takes writes.
+  AlignedBuffer back(kMiB);
+  ASSERT_EQ(pread(fd, back.bytes(), kMiB, 0), kMiB);
+  EXPECT_EQ(std::memcmp(back.bytes(), data.bytes(), kMiB), 0);
+  AlignedBuffer tail(4096);
+  ASSERT_EQ(pread(fd, tail.bytes(), 4096, kNew - 4096), 4096);
+  EXPECT_EQ(std::count(tail.bytes(), tail.bytes() + 4096, 0), 4096);
+  std::memset(tail.bytes(), 'T', 4096);
+  ASSERT_EQ(pwrite(fd, tail.bytes(), 4096, kNew - 4096), 4096);
+  std::memset(tail.bytes(), 0, 4096);
+  ASSERT_EQ(pread(fd, tail.bytes(), 4096, kNew - 4096), 4096);
+  EXPECT_EQ(tail.bytes()[0], 'T');
+  EXPECT_EQ(tail.bytes()[4095], 'T');
+  close(fd);
+  EXPECT_EQ(CapacityOf(id), kNew);
+
+  EXPECT_TRUE(NodeUnpublish(a_, id, dev).ok());
+  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+}
+
+TEST_F(CsiTest, MountedXfsGrowsOnline) { GrowMounted("xfs"); }
+
+TEST_F(CsiTest, MountedExt4GrowsOnline) {
+  // The kernel lets only CAP_SYS_RESOURCE grow a mounted ext4
+  // (EXT4_IOC_RESIZE_FS); Kubernetes runs the node plugin privileged.
+  constexpr int kCapSysResource = 24;
+  if (!HasCapability(kCapSysResource)) {
+    GTEST_SKIP() << "growing a mounted ext4 needs CAP_SYS_RESOURCE, which "
+                    "this process lacks";
+  }
+  GrowMounted("ext4");
+}
+
+TEST_F(CsiTest, ModifyingReplicasMovesEveryChunkAndChecksItsInput) {
+  constexpr int64_t kChunk = 4 * kMiB;
+  constexpr uint64_t kChunks = 3;
+  v1::CreateVolumeRequest create;
+  create.set_name("modify-replicas");
+  *create.add_volume_capabilities() = BlockCap();
+  create.mutable_capacity_range()->set_required_bytes(16 * kMiB);
+  (*create.mutable_parameters())["replicas"] = "2";
+  v1::CreateVolumeResponse created;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(controller_->CreateVolume(&ctx, create, &created).ok());
+  }
+  const std::string id = created.volume().volume_id();
+
+  // Data in three whole chunks, written through the device, which is then
+  // released: the storage daemons move a detached volume.
+  AlignedBuffer data(kChunks * kChunk);
+  for (int64_t i = 0; i < static_cast<int64_t>(kChunks) * kChunk; ++i) {
+    data.bytes()[i] = static_cast<char>((i / 4096 * 7 + i) % 253);
+  }
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  ASSERT_TRUE(
+      NodePublish(a_, id, Path("stage"), Path("dev"), BlockCap(), false).ok());
+  const int fd = open(Path("dev").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(pwrite(fd, data.bytes(), kChunks * kChunk, 0),
+            static_cast<ssize_t>(kChunks * kChunk));
+  close(fd);
+  ASSERT_TRUE(NodeUnpublish(a_, id, Path("dev")).ok());
+  ASSERT_TRUE(Unstage(a_, id, Path("stage")).ok());
+  ASSERT_TRUE(Unpublish(id, "h1").ok());
+  std::vector<std::string> chunk_data;
+  for (uint64_t c = 0; c < kChunks; ++c) {
+    chunk_data.emplace_back(data.bytes() + c * kChunk, kChunk);
+  }
+  ExpectChunksOn(id, 2, chunk_data);
+
+  // Bad requests change nothing.
+  const std::string unknown = "csi-00000000000000000000000000000000";
+  EXPECT_EQ(Modify("", {{"replicas", "3"}}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"replicas", "0"},
+           {"replicas", "6"},
+           {"replicas", "three"},
+           {"failureDomain", "zone"},
+           {"XXX_FakeKey", "XXX_FakeValue"}}) {
+    EXPECT_EQ(Modify(id, {{key, value}}).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << key << "=" << value;
+  }
+  EXPECT_EQ(Modify(unknown, {{"replicas", "3"}}).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Three hosts cannot hold four replicas apart.
+  EXPECT_EQ(Modify(id, {{"replicas", "4"}}).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  VolumeCatalog catalog(&pool_->client());
+  auto unchanged = catalog.Get(id);
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_EQ(unchanged->replicas, 2);
+  EXPECT_EQ(unchanged->wanted_replicas, 0);
+  EXPECT_EQ(unchanged->moving_to_epoch, 0u);
+  // Nothing to change is done.
+  EXPECT_TRUE(Modify(id, {}).ok());
+  EXPECT_TRUE(Modify(id, {{"replicas", "2"}}).ok());
+  EXPECT_EQ(catalog.Get(id)->wanted_replicas, 0);
+
+  // Up to three: every chunk gets a third current copy.
+  ASSERT_TRUE(Modify(id, {{"replicas", "3"}}).ok());
+  WaitForReplicas(id, 3);
+  ExpectChunksOn(id, 3, chunk_data);
+  v1::ControllerGetVolumeRequest get;
+  get.set_volume_id(id);
+  v1::ControllerGetVolumeResponse got;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(controller_->ControllerGetVolume(&ctx, get, &got).ok());
+  EXPECT_EQ(got.volume().volume_context().at("replicas"), "3");
+
+  // Down to two: the extra copies go.
+  ASSERT_TRUE(Modify(id, {{"replicas", "2"}}).ok());
+  WaitForReplicas(id, 2);
+  ExpectChunksOn(id, 2, chunk_data);
+}
+
+TEST_F(CsiTest, ModifyingAStagedVolumeMovesItThroughItsWriter) {
+  constexpr int64_t kChunk = 4 * kMiB;
+  v1::CreateVolumeRequest create;
+  create.set_name("modify-staged");
+  *create.add_volume_capabilities() = BlockCap();
+  create.mutable_capacity_range()->set_required_bytes(8 * kMiB);
+  (*create.mutable_parameters())["replicas"] = "2";
+  v1::CreateVolumeResponse created;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(controller_->CreateVolume(&ctx, create, &created).ok());
+  }
+  const std::string id = created.volume().volume_id();
+  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
+  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
+  ASSERT_TRUE(
+      NodePublish(a_, id, Path("stage"), Path("dev"), BlockCap(), false).ok());
+  const int fd = open(Path("dev").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  AlignedBuffer data(2 * kChunk);
+  std::memset(data.bytes(), 'a', kChunk);
+  std::memset(data.bytes() + kChunk, 'b', kChunk);
+  ASSERT_EQ(pwrite(fd, data.bytes(), 2 * kChunk, 0), 2 * kChunk);
+
+  // The storage daemons leave an attached volume to its writer, the node
+  // plugin that staged it.
+  ASSERT_TRUE(Modify(id, {{"replicas", "3"}}).ok());
+  WaitForReplicas(id, 3);
+  ExpectChunksOn(id, 3, {std::string(kChunk, 'a'), std::string(kChunk, 'b')});
+  // Its writes reach the new replica too.
+  std::memset(data.bytes(), 'c', kChunk);
+  ASSERT_EQ(pwrite(fd, data.bytes(), kChunk, 0), kChunk);
+  ASSERT_EQ(fdatasync(fd), 0);
+  ExpectChunksOn(id, 3, {std::string(kChunk, 'c'), std::string(kChunk, 'b')});
+  close(fd);
+
+  EXPECT_TRUE(NodeUnpublish(a_, id, Path("dev")).ok());
   EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
 }
 

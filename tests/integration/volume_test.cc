@@ -607,6 +607,79 @@ TEST_F(VolumeTest, WriterMovesItsVolumeWhileWriting) {
   EXPECT_TRUE(back == data);
 }
 
+TEST_F(VolumeTest, WriterChangesItsReplicaCountWhileWriting) {
+  constexpr uint64_t kChunks = 6;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-rc", kChunks * kChunk, 2)).ok());
+  std::vector<uint8_t> data = Random(kChunks * kChunk, 31);
+  auto client = AttachWriter("vol-rc", "h1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Write(0, data).ok());
+  // Four replicas cannot be kept on three hosts: refused, nothing asked.
+  EXPECT_EQ(catalog_->SetReplicas("vol-rc", 4).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(catalog_->Get("vol-rc")->wanted_replicas, 0);
+
+  // Writes go on through both moves; each lands in `data` once
+  // acknowledged.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    std::mt19937_64 rng(32);
+    uint64_t seed = 200;
+    while (!stop.load()) {
+      uint64_t offset = (rng() % (kChunks * kChunk / 65536)) * 65536;
+      std::vector<uint8_t> piece = Random(65536, seed++);
+      if (client->Write(offset, piece).ok()) {
+        std::copy(piece.begin(), piece.end(), data.begin() + offset);
+        ++writes;
+      } else {
+        ++failures;
+      }
+    }
+  });
+  auto move_to = [&](int replicas) {
+    ASSERT_TRUE(catalog_->SetReplicas("vol-rc", replicas).ok());
+    while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
+    RateLimiter paced(64ull << 20);
+    MoveProgress progress;
+    absl::Time deadline = absl::Now() + absl::Seconds(90);
+    while (progress.phase != "done" && absl::Now() < deadline) {
+      auto p = client->Move(&paced);
+      ASSERT_TRUE(p.ok()) << p.status();
+      progress = *p;
+    }
+    EXPECT_EQ(progress.phase, "done") << progress.reason;
+    VolumeRecord record = *catalog_->Get("vol-rc");
+    EXPECT_EQ(record.replicas, replicas);
+    EXPECT_EQ(record.moving_to_epoch, 0u);
+    EXPECT_EQ(record.leaving_epoch, 0u);
+  };
+  move_to(3);
+  writes = 0;
+  while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
+  stop = true;
+  writer.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_TRUE(catalog_->StaleMarks("vol-rc")->empty());
+  ExpectReplicasHold("vol-rc", kChunks, data);
+
+  // Down to two: the third copy of every chunk goes, the data stays.
+  move_to(2);
+  ClusterMap map = Map();
+  for (uint64_t c = 0; c < kChunks; ++c) {
+    auto three = PlaceChunk(map, "vol-rc", c, 3, FailureDomain::kHost);
+    ASSERT_TRUE(three.ok());
+    std::vector<uint64_t> on_third =
+        ChunksOn(&clients_, map, (*three)[2], "vol-rc");
+    EXPECT_EQ(std::count(on_third.begin(), on_third.end(), c), 0)
+        << "chunk " << c << " kept on " << (*three)[2];
+  }
+  std::vector<uint8_t> back(data.size());
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_TRUE(back == data);
+}
+
 TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
   ASSERT_TRUE(catalog_->Create(Shape("vol-m", 2 * kChunk)).ok());
   auto old_writer = AttachWriter("vol-m", "h1");
@@ -729,6 +802,41 @@ TEST_F(VolumeTest, DeleteRemovesEveryChunkEverywhere) {
     }
   }
   EXPECT_EQ(kept, 3) << "the other volume keeps its three replicas";
+}
+
+TEST_F(VolumeTest, AttachedVolumeGrowsOnlyAsFarAsTheCatalog) {
+  ASSERT_TRUE(catalog_->Create(Shape("vol-grow", 2 * kChunk)).ok());
+  auto client = AttachWriter("vol-grow", "h1");
+  ASSERT_NE(client, nullptr);
+  std::vector<uint8_t> head = Random(kChunk, 41);
+  ASSERT_TRUE(client->Write(0, head).ok());
+  std::vector<uint8_t> tail = Random(kChunk, 42);
+  EXPECT_EQ(client->Write(3 * kChunk, tail).code(),
+            absl::StatusCode::kOutOfRange);
+
+  // The device never leads the catalog.
+  EXPECT_EQ(client->Grow(4 * kChunk).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto grown = catalog_->Grow("vol-grow", 4 * kChunk);
+  ASSERT_TRUE(grown.ok()) << grown.status();
+  EXPECT_EQ(grown->size_bytes, 4 * kChunk);
+  // Growing the catalog again, or to less, changes nothing.
+  EXPECT_EQ(catalog_->Grow("vol-grow", 4 * kChunk)->size_bytes, 4 * kChunk);
+  EXPECT_EQ(catalog_->Grow("vol-grow", kChunk)->size_bytes, 4 * kChunk);
+  EXPECT_EQ(catalog_->Grow("vol-grow", kChunk * 4 + 4096).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(client->Grow(4 * kChunk).ok());
+  EXPECT_EQ(client->size(), 4 * kChunk);
+  EXPECT_TRUE(client->Grow(4 * kChunk).ok());
+  EXPECT_EQ(client->Grow(2 * kChunk).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(client->Write(3 * kChunk, tail).ok());
+  std::vector<uint8_t> back(kChunk);
+  ASSERT_TRUE(client->Read(0, back).ok());
+  EXPECT_TRUE(back == head);
+  ASSERT_TRUE(client->Read(3 * kChunk, back).ok());
+  EXPECT_TRUE(back == tail);
 }
 
 }  // namespace
