@@ -79,6 +79,18 @@ absl::StatusOr<std::string> EncodeVolumeRecord(const VolumeRecord& r) {
   };
   if (r.moving_to_epoch != 0) j["movingToEpoch"] = r.moving_to_epoch;
   if (r.leaving_epoch != 0) j["leavingEpoch"] = r.leaving_epoch;
+  if (r.source.has_value()) {
+    j["source"] = {
+        {"kind", r.source->kind == VolumeSource::Kind::kSnapshot ? "snapshot"
+                                                                 : "volume"},
+        {"id", r.source->id}};
+  }
+  if (r.populating) j["populating"] = true;
+  if (r.barrier.has_value()) {
+    j["snapshotBarrier"] = {{"snapshotId", r.barrier->snapshot_id},
+                            {"generation", r.barrier->generation},
+                            {"until", r.barrier->until}};
+  }
   if (r.attachment.has_value()) {
     j["attachment"] = {{"node", r.attachment->node},
                        {"readOnly", r.attachment->read_only},
@@ -117,6 +129,24 @@ absl::StatusOr<VolumeRecord> DecodeVolumeRecord(absl::string_view json) {
     r.placement_epoch = j.value("placementEpoch", uint64_t{0});
     r.moving_to_epoch = j.value("movingToEpoch", uint64_t{0});
     r.leaving_epoch = j.value("leavingEpoch", uint64_t{0});
+    if (j.contains("source")) {
+      const nlohmann::json& src = j.at("source");
+      std::string kind = src.at("kind").get<std::string>();
+      if (kind != "snapshot" && kind != "volume") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "volume record has unknown source kind \"", kind, "\""));
+      }
+      r.source = VolumeSource{kind == "snapshot" ? VolumeSource::Kind::kSnapshot
+                                                 : VolumeSource::Kind::kVolume,
+                              src.at("id").get<std::string>()};
+    }
+    r.populating = j.value("populating", false);
+    if (j.contains("snapshotBarrier")) {
+      const nlohmann::json& b = j.at("snapshotBarrier");
+      r.barrier = SnapshotBarrier{b.at("snapshotId").get<std::string>(),
+                                  b.at("generation").get<uint64_t>(),
+                                  b.at("until").get<int64_t>()};
+    }
     if (j.contains("attachment")) {
       const nlohmann::json& a = j.at("attachment");
       r.attachment = Attachment{a.at("node").get<std::string>(),
