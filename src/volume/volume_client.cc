@@ -18,6 +18,7 @@
 #include "src/model/host_registry.h"
 #include "src/model/map_store.h"
 #include "src/model/placement.h"
+#include "src/volume/snapshots.h"
 
 namespace juke {
 namespace {
@@ -484,6 +485,11 @@ absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
 absl::Status DeleteVolume(VolumeCatalog* catalog, EtcdClient* etcd,
                           ChunkClientPool* clients, absl::string_view id) {
   JUKE_ASSIGN_OR_RETURN(VolumeRecord v, catalog->MarkDeleting(id));
+  // A clone given up while it was being filled leaves the internal
+  // snapshot of its source behind; it goes with the clone.
+  if (v.source.has_value() && v.source->kind == VolumeSource::Kind::kVolume) {
+    JUKE_RETURN_IF_ERROR(DeleteSnapshot(etcd, clients, CloneSnapshotId(id)));
+  }
   JUKE_ASSIGN_OR_RETURN(ClusterMap map, RefreshMap(*etcd));
   absl::Status chunks = DeleteVolumeChunks(clients, map, id, v.generation);
   if (!chunks.ok()) {
