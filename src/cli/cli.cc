@@ -10,6 +10,7 @@
 #include "src/cli/chunk_command.h"
 #include "src/cli/command_line.h"
 #include "src/cli/disk_command.h"
+#include "src/cli/snapshot_command.h"
 #include "src/cli/status_command.h"
 #include "src/cli/volume_command.h"
 #include "src/common/logging.h"
@@ -30,6 +31,8 @@ Commands:
             state, capacity, use and chunk count, and totals.
   volume    Create, list, show the health of, attach as a block device,
             detach, recover or delete volumes (see `juke help volume`).
+  snapshot  Take, list or delete crash-consistent snapshots of volumes
+            (see `juke help snapshot`).
   disk      Take a disk out of the pool (its data moves to other disks) or
             bring it back in (see `juke help disk`).
   chunk     Write, read or list raw chunks on one host's disk, to check a
@@ -177,6 +180,28 @@ Flags:
   --etcd, --timeout as for every command; see `juke help`.
 )";
 
+constexpr char kSnapshotUsage[] =
+    R"(juke snapshot: snapshots of volumes.
+
+Usage:
+  juke snapshot create ID --volume=VOLUME
+  juke snapshot list [--volume=VOLUME]
+  juke snapshot delete ID
+
+create takes snapshot ID of the volume: a crash-consistent point in time,
+holding every write the volume acknowledged before, taken without copying
+data. The volume's writer, if attached, is held back for a moment and goes
+on. Creating it again of the same volume succeeds; of another volume is an
+error. A snapshot outlives its volume. list shows the snapshots, of one
+volume with --volume. delete removes the snapshot's chunks from every disk,
+then the snapshot; with a host down it says so, and a second delete once
+the host is back finishes.
+
+Flags:
+  --volume=ID       create: the volume; list: only this volume's snapshots
+  --etcd, --timeout as for every command; see `juke help`.
+)";
+
 int UsageError(absl::string_view message, std::ostream& err) {
   err << "juke: " << message << "\n"
       << "Run 'juke help' for usage.\n";
@@ -314,6 +339,44 @@ int Volume(const CommandLine& line, std::ostream& out, std::ostream& err) {
   return RunVolume(o, out, err);
 }
 
+int Snapshot(const CommandLine& line, std::ostream& out, std::ostream& err) {
+  int code = 0;
+  if (!OnlyFlags(line, {"etcd", "timeout", "volume"}, err, &code)) return code;
+  const std::vector<std::string>& p = line.positional;
+  if (p.empty() || (p[0] != "create" && p[0] != "list" && p[0] != "delete")) {
+    return UsageError("snapshot wants one action: create, list or delete", err);
+  }
+  SnapshotOptions o;
+  o.action = p[0];
+  if (o.action == "list" ? p.size() != 1 : p.size() != 2) {
+    return UsageError(
+        o.action == "list"
+            ? "snapshot list takes no snapshot id"
+            : absl::StrCat("snapshot ", o.action, " takes one snapshot id"),
+        err);
+  }
+  if (p.size() == 2) o.id = p[1];
+  o.etcd_endpoints = DefaultEtcd();
+  if (auto it = line.flags.find("etcd"); it != line.flags.end()) {
+    o.etcd_endpoints = it->second;
+  }
+  if (auto it = line.flags.find("volume"); it != line.flags.end()) {
+    o.volume_id = it->second;
+  }
+  if (o.action == "create" && o.volume_id.empty()) {
+    return UsageError("snapshot create needs --volume, the volume to take",
+                      err);
+  }
+  if (auto it = line.flags.find("timeout"); it != line.flags.end()) {
+    if (!absl::ParseDuration(it->second, &o.timeout) ||
+        o.timeout <= absl::ZeroDuration()) {
+      return UsageError("--timeout must be a positive duration such as 5s",
+                        err);
+    }
+  }
+  return RunSnapshot(o, out, err);
+}
+
 int Disk(const CommandLine& line, std::ostream& out, std::ostream& err) {
   const std::vector<std::string>& p = line.positional;
   if (p.size() != 2 || (p[0] != "out" && p[0] != "in")) {
@@ -430,6 +493,10 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       out << kDiskUsage;
       return 0;
     }
+    if (line->positional[0] == "snapshot") {
+      out << kSnapshotUsage;
+      return 0;
+    }
     return UsageError(absl::StrCat("no help for unknown command \"",
                                    line->positional[0], "\""),
                       err);
@@ -462,6 +529,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       return 0;
     }
     return Disk(*line, out, err);
+  }
+  if (line->command == "snapshot") {
+    if (line->help) {
+      out << kSnapshotUsage;
+      return 0;
+    }
+    return Snapshot(*line, out, err);
   }
   if (line->command == "chunk") {
     if (line->help) {

@@ -49,6 +49,12 @@ TEST(CliTest, HelpExplainsTheCommands) {
     EXPECT_EQ(r.code, 0);
     EXPECT_THAT(r.out, HasSubstr("juke disk out DISK"));
   }
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"help", "snapshot"}, {"snapshot", "--help"}}) {
+    Result r = RunJuke(args);
+    EXPECT_EQ(r.code, 0);
+    EXPECT_THAT(r.out, HasSubstr("juke snapshot create ID --volume=VOLUME"));
+  }
 }
 
 TEST(CliTest, NoCommandPrintsUsageAndFails) {
@@ -73,6 +79,12 @@ TEST(CliTest, UsageErrorsAreExitCodeTwo) {
            {{"disk", "sideways", "d1"}, "disk wants an action, out or in"},
            {{"disk", "out"}, "disk wants an action, out or in"},
            {{"disk", "out", "d1", "--size=1"}, "disk does not take --size"},
+           {{"snapshot"}, "snapshot wants one action"},
+           {{"snapshot", "take", "s1"}, "snapshot wants one action"},
+           {{"snapshot", "create", "s1"}, "snapshot create needs --volume"},
+           {{"snapshot", "delete"}, "snapshot delete takes one snapshot id"},
+           {{"snapshot", "list", "s1"}, "snapshot list takes no snapshot id"},
+           {{"snapshot", "list", "--size=1"}, "snapshot does not take --size"},
        }) {
     Result r = RunJuke(c.args);
     EXPECT_EQ(r.code, 2) << c.args[0];

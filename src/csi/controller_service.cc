@@ -1,6 +1,7 @@
 #include "src/csi/controller_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -51,6 +52,7 @@ void FillVolume(const VolumeRecord& r, v1::Volume* v) {
   (*v->mutable_volume_context())["replicas"] = absl::StrCat(TargetReplicas(r));
   (*v->mutable_volume_context())["failureDomain"] =
       std::string(FailureDomainName(r.failure_domain));
+  if (r.source.has_value()) FillContentSource(r, v->mutable_content_source());
 }
 
 }  // namespace
@@ -99,9 +101,12 @@ grpc::Status ControllerService::CreateVolume(
       !s.ok()) {
     return Fail(s);
   }
+  std::optional<Source> source;
   if (request->has_volume_content_source()) {
-    return Invalid(
-        "volume_content_source is not supported yet: volumes start empty");
+    absl::StatusOr<Source> resolved =
+        ResolveSource(request->volume_content_source());
+    if (!resolved.ok()) return Fail(resolved.status());
+    source = *resolved;
   }
   absl::StatusOr<VolumeParameters> params =
       ParseParameters(request->parameters());
@@ -115,12 +120,20 @@ grpc::Status ControllerService::CreateVolume(
       request->has_capacity_range() ? &request->capacity_range() : nullptr,
       kDefaultChunkSize);
   if (!size.ok()) return Fail(size.status());
+  if (source.has_value()) {
+    size = SizeWithSource(*source, *request, *size);
+    if (!size.ok()) return Fail(size.status());
+  }
 
   VolumeRecord shape;
   shape.id = VolumeIdForName(request->name());
   shape.size_bytes = *size;
   shape.replicas = params->replicas;
   shape.failure_domain = params->failure_domain;
+  if (source.has_value()) {
+    shape.source = source->source;
+    shape.populating = true;
+  }
   absl::StatusOr<VolumeRecord> created = catalog_.Create(shape);
   if (absl::IsFailedPrecondition(created.status())) {
     // The pool has too few failure domains for the replicas asked for.
@@ -132,6 +145,7 @@ grpc::Status ControllerService::CreateVolume(
                      "\" exists with another size or parameters")));
   }
   if (!created.ok()) return Fail(created.status());
+  if (absl::Status s = Populate(*created); !s.ok()) return Fail(s);
   FillVolume(*created, response->mutable_volume());
   return grpc::Status::OK;
 }
@@ -335,8 +349,9 @@ grpc::Status ControllerService::ControllerGetCapabilities(
        {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME,
         Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::PUBLISH_READONLY,
         Rpc::LIST_VOLUMES_PUBLISHED_NODES, Rpc::VOLUME_CONDITION,
-        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME,
-        Rpc::MODIFY_VOLUME}) {
+         Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME,
+         Rpc::MODIFY_VOLUME, Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS,
+         Rpc::CLONE_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(t);
   }
   return grpc::Status::OK;

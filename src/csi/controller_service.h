@@ -29,6 +29,10 @@ absl::Status RegisterCsiNode(EtcdClient& etcd, absl::string_view node_id,
 absl::StatusOr<VolumeRecord> FindVolume(VolumeCatalog& catalog,
                                         absl::string_view id);
 
+// The request's content source of a volume, as CSI shows it.
+void FillContentSource(const VolumeRecord& record,
+                       ::csi::v1::VolumeContentSource* source);
+
 // The volume's health for CSI: abnormal while some replica missed writes
 // and waits for recovery.
 absl::StatusOr<::csi::v1::VolumeCondition> VolumeConditionOf(
@@ -81,7 +85,42 @@ class ControllerService final : public ::csi::v1::Controller::Service {
       const ::csi::v1::ControllerModifyVolumeRequest* request,
       ::csi::v1::ControllerModifyVolumeResponse* response) override;
 
+  // Snapshots, in controller_snapshots.cc.
+  grpc::Status CreateSnapshot(
+      grpc::ServerContext* context,
+      const ::csi::v1::CreateSnapshotRequest* request,
+      ::csi::v1::CreateSnapshotResponse* response) override;
+  grpc::Status DeleteSnapshot(
+      grpc::ServerContext* context,
+      const ::csi::v1::DeleteSnapshotRequest* request,
+      ::csi::v1::DeleteSnapshotResponse* response) override;
+  grpc::Status ListSnapshots(
+      grpc::ServerContext* context,
+      const ::csi::v1::ListSnapshotsRequest* request,
+      ::csi::v1::ListSnapshotsResponse* response) override;
+  grpc::Status GetSnapshot(grpc::ServerContext* context,
+                           const ::csi::v1::GetSnapshotRequest* request,
+                           ::csi::v1::GetSnapshotResponse* response) override;
+
  private:
+  // A volume's content source, as CreateVolume resolved it.
+  struct Source {
+    VolumeSource source;
+    uint64_t size_bytes = 0;
+  };
+  // NotFound when the snapshot or volume does not exist (or could never
+  // have been handed out); InvalidArgument for an empty source.
+  absl::StatusOr<Source> ResolveSource(
+      const ::csi::v1::VolumeContentSource& source);
+  // The size of a volume made from `source`: the source's size without a
+  // capacity range, else `size` grown to the source's size when the limit
+  // allows (OutOfRange when it does not).
+  static absl::StatusOr<uint64_t> SizeWithSource(
+      const Source& source, const ::csi::v1::CreateVolumeRequest& request,
+      uint64_t size);
+  // Copies the source into a volume created from one, once.
+  absl::Status Populate(const VolumeRecord& volume);
+
   EtcdClient* const etcd_;
   VolumeCatalog catalog_;
   ChunkClientPool* const clients_;

@@ -38,6 +38,11 @@ std::string VolumeIdForName(absl::string_view name) {
   return absl::StrFormat("csi-%016x%016x", h.high64, h.low64);
 }
 
+std::string SnapshotIdForName(absl::string_view name) {
+  XXH128_hash_t h = XXH3_128bits(name.data(), name.size());
+  return absl::StrFormat("snap-%016x%016x", h.high64, h.low64);
+}
+
 absl::StatusOr<uint64_t> SizeForRange(const ::csi::v1::CapacityRange* range,
                                       uint64_t chunk_size) {
   int64_t required = range != nullptr ? range->required_bytes() : 0;

@@ -26,6 +26,10 @@ inline constexpr char kDriverName[] = "csi.juke.io";
 // finds the same volume; names of any bytes never reach a key or a path.
 std::string VolumeIdForName(absl::string_view name);
 
+// The snapshot id for a CSI snapshot name: "snap-" and 32 hex digits of
+// a 128-bit hash of the whole name, like volume ids.
+std::string SnapshotIdForName(absl::string_view name);
+
 // The size of a new volume for `range` (nullptr: no range): the smallest
 // multiple of `chunk_size` that is at least required_bytes, or 1 GiB (at
 // most limit_bytes) when only a limit or nothing is given. InvalidArgument

@@ -19,6 +19,7 @@ constexpr char kChunkTag = 'c';
 constexpr char kPendingRemovalTag = 'd';
 constexpr char kFenceTag = 'f';
 constexpr char kJournalTag = 'j';
+constexpr char kFileRefsTag = 'r';
 constexpr char kNextFileNumberKey[] = "mnext_file_number";
 
 // Every value that is more than one number starts with its format version.
@@ -121,6 +122,12 @@ std::string JournalKey(uint64_t sequence) {
 
 std::string PendingRemovalKey(uint64_t file_number) {
   std::string out(1, kPendingRemovalTag);
+  PutBigEndian64(&out, file_number);
+  return out;
+}
+
+std::string FileRefsKey(uint64_t file_number) {
+  std::string out(1, kFileRefsTag);
   PutBigEndian64(&out, file_number);
   return out;
 }
@@ -291,6 +298,16 @@ void IndexBatch::DeletePendingRemoval(uint64_t file_number) {
   batch_.Delete(PendingRemovalKey(file_number));
 }
 
+void IndexBatch::PutFileRefs(uint64_t file_number, uint64_t refs) {
+  if (refs < 2) {
+    batch_.Delete(FileRefsKey(file_number));
+    return;
+  }
+  std::string value;
+  PutFixed64(&value, refs);
+  batch_.Put(FileRefsKey(file_number), value);
+}
+
 ChunkIndex::ChunkIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
 
 ChunkIndex::~ChunkIndex() {
@@ -395,6 +412,20 @@ absl::StatusOr<uint64_t> ChunkIndex::GetNextFileNumber() {
     return Corrupt("next file number", kNextFileNumberKey);
   }
   return next;
+}
+
+absl::StatusOr<uint64_t> ChunkIndex::GetFileRefs(uint64_t file_number) {
+  std::string db_key = FileRefsKey(file_number);
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_key, &value);
+  if (s.IsNotFound()) return 1;
+  JUKE_RETURN_IF_ERROR(FromRocks(s, "index read"));
+  Reader r(value);
+  uint64_t refs;
+  if (!r.Fixed64(&refs) || !r.done() || refs < 2) {
+    return Corrupt("file references", db_key);
+  }
+  return refs;
 }
 
 absl::StatusOr<std::vector<std::pair<ChunkKey, ChunkRecord>>>

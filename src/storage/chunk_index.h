@@ -86,6 +86,9 @@ class IndexBatch {
   // not be yet.
   void PutPendingRemoval(uint64_t file_number);
   void DeletePendingRemoval(uint64_t file_number);
+  // How many index entries (a live chunk and its snapshots) name the data
+  // file. Only counts of 2 or more are stored; 1 or 0 removes the entry.
+  void PutFileRefs(uint64_t file_number, uint64_t refs);
 
  private:
   friend class ChunkIndex;
@@ -121,6 +124,9 @@ class ChunkIndex {
   absl::StatusOr<JournalEntry> GetJournal(uint64_t sequence);
   // 1 when never stored.
   absl::StatusOr<uint64_t> GetNextFileNumber();
+  // How many entries share the data file: the stored count, or 1 when none
+  // is stored (a file named by one entry, the usual case).
+  absl::StatusOr<uint64_t> GetFileRefs(uint64_t file_number);
 
   // Chunks in key order: those after `after` (from the first when nullopt),
   // of `volume_id` (every volume when empty), at most `limit` of them.

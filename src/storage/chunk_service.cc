@@ -199,4 +199,39 @@ grpc::Status ChunkServiceImpl::FenceVolume(grpc::ServerContext*,
   return call.Finish(absl::OkStatus());
 }
 
+grpc::Status ChunkServiceImpl::SnapshotVolume(
+    grpc::ServerContext*, const v1::SnapshotVolumeRequest* req,
+    v1::SnapshotVolumeResponse* resp) {
+  CallScope call(metrics_, "SnapshotVolume");
+  absl::Status status;
+  if (req->volume_id().empty()) {
+    status = absl::InvalidArgumentError("volume_id is empty");
+  } else if (req->epoch() == 0) {
+    status = absl::InvalidArgumentError("epoch must be at least 1");
+  } else if (gate_ != nullptr) {
+    // A snapshot is a point in the volume's writes: a host that may have
+    // missed a fence takes none.
+    status = gate_();
+  }
+  if (!status.ok()) return call.Finish(status);
+  absl::StatusOr<uint64_t> chunks =
+      node_->Snapshot(req->volume_id(), req->epoch(), req->generation());
+  if (!chunks.ok()) return call.Finish(chunks.status());
+  resp->set_chunks(*chunks);
+  return call.Finish(absl::OkStatus());
+}
+
+grpc::Status ChunkServiceImpl::DeleteSnapshot(
+    grpc::ServerContext*, const v1::DeleteSnapshotRequest* req,
+    v1::DeleteSnapshotResponse*) {
+  CallScope call(metrics_, "DeleteSnapshot");
+  if (req->volume_id().empty()) {
+    return call.Finish(absl::InvalidArgumentError("volume_id is empty"));
+  }
+  if (req->epoch() == 0) {
+    return call.Finish(absl::InvalidArgumentError("epoch must be at least 1"));
+  }
+  return call.Finish(node_->DeleteSnapshot(req->volume_id(), req->epoch()));
+}
+
 }  // namespace juke::storage

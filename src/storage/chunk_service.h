@@ -49,6 +49,12 @@ class ChunkServiceImpl final : public v1::ChunkService::Service {
   grpc::Status FenceVolume(grpc::ServerContext* ctx,
                            const v1::FenceVolumeRequest* req,
                            v1::FenceVolumeResponse* resp) override;
+  grpc::Status SnapshotVolume(grpc::ServerContext* ctx,
+                              const v1::SnapshotVolumeRequest* req,
+                              v1::SnapshotVolumeResponse* resp) override;
+  grpc::Status DeleteSnapshot(grpc::ServerContext* ctx,
+                              const v1::DeleteSnapshotRequest* req,
+                              v1::DeleteSnapshotResponse* resp) override;
 
  private:
   StorageNode* const node_;

@@ -2,10 +2,16 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 #include "src/common/checksum.h"
 #include "src/common/logging.h"
@@ -108,6 +114,8 @@ absl::Status DiskChunkStore::Recover() {
       }));
   JUKE_RETURN_IF_ERROR(index_->Commit(&applied, false));
 
+  JUKE_RETURN_IF_ERROR(RemoveOrphanFiles());
+
   uint64_t chunks = 0;
   uint64_t bytes = 0;
   JUKE_RETURN_IF_ERROR(
@@ -126,6 +134,41 @@ absl::Status DiskChunkStore::Recover() {
                 "pendingChunks={}",
                 options_.path, options_.identity.disk_id, chunks, replayed,
                 pending_.size());
+  return absl::OkStatus();
+}
+
+absl::Status DiskChunkStore::RemoveOrphanFiles() {
+  std::set<uint64_t> named;
+  JUKE_RETURN_IF_ERROR(
+      index_->ForEachChunk([&](const ChunkKey&, const ChunkRecord& record) {
+        named.insert(record.file_number);
+        return absl::OkStatus();
+      }));
+  const std::string dir = absl::StrCat(options_.path, "/chunks");
+  JUKE_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir));
+  uint64_t removed = 0;
+  for (const std::string& name : names) {
+    // Only names this store makes: twelve digits and ".chunk".
+    absl::string_view digits(name);
+    uint64_t number = 0;
+    if (!absl::ConsumeSuffix(&digits, ".chunk") || digits.size() != 12 ||
+        !absl::c_all_of(digits, absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(digits, &number) || named.count(number) > 0) {
+      continue;
+    }
+    absl::Status s = fs_->RemoveFile(FilePath(number));
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      JUKE_LOG_WARN(log_,
+                    "Cannot remove orphan chunk file fileNumber={} err={}",
+                    number, s);
+      continue;
+    }
+    ++removed;
+  }
+  if (removed > 0) {
+    JUKE_LOG_INFO(log_, "Orphan chunk files removed path={} files={}",
+                  options_.path, removed);
+  }
   return absl::OkStatus();
 }
 

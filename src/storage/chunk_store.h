@@ -102,7 +102,8 @@ class ChunkStore {
   // 4096, data non-empty, offset + size <= max_chunk_size, one checksum per
   // block; a checksum that does not match its block is DataLoss. A
   // generation below the volume's fence is FailedPrecondition; a higher one
-  // raises the fence. With `expected_version`, the write applies only if
+  // raises the fence. Snapshot entries (epoch not 0) are read-only:
+  // InvalidArgument. With `expected_version`, the write applies only if
   // the chunk's version is that (0: the chunk is absent), else Aborted;
   // recovery copies a replica this way without undoing a newer write.
   // Returns the chunk's new version.
@@ -116,7 +117,9 @@ class ChunkStore {
   virtual absl::StatusOr<ReadResult> Read(const ChunkKey& key, uint64_t offset,
                                           uint64_t length) = 0;
 
-  // NotFound when absent; FailedPrecondition when fenced.
+  // NotFound when absent; FailedPrecondition when fenced. A snapshot's
+  // entry may be deleted too; the data file goes with the last entry that
+  // names it.
   virtual absl::Status Delete(const ChunkKey& key, uint64_t generation) = 0;
 
   // Chunks in key order, `volume_id` empty for all; page_size 1..1000.
@@ -124,6 +127,23 @@ class ChunkStore {
   virtual absl::StatusOr<ListResult> List(absl::string_view volume_id,
                                           uint32_t page_size,
                                           absl::string_view page_token) = 0;
+
+  // Takes snapshot `epoch` (not 0) of the volume on this disk: for every
+  // live chunk of the volume (epoch 0), an entry (volume, index, epoch)
+  // that shares the chunk's data file and checksums, all in one synced
+  // index batch, so the disk holds the whole snapshot or none of it. No
+  // data is copied: the next write to a shared chunk moves the live chunk
+  // to a new file first. `generation` is checked against the fence and
+  // raises it, as a write's does. Taking a snapshot again adds only the
+  // entries it lacks. Returns how many chunks the snapshot holds here.
+  virtual absl::StatusOr<uint64_t> Snapshot(absl::string_view volume_id,
+                                            uint64_t epoch,
+                                            uint64_t generation) = 0;
+
+  // Drops every entry of snapshot `epoch` of the volume; data files that no
+  // entry names any more are removed. OK when there is none.
+  virtual absl::Status DeleteSnapshot(absl::string_view volume_id,
+                                      uint64_t epoch) = 0;
 
   // Raises the volume's fence to `generation` durably (no-op when lower);
   // returns the fence now in force.

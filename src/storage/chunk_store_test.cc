@@ -534,10 +534,15 @@ TEST_F(ChunkStoreTest, ListPagesCoverEveryChunkExactlyOnceInKeyOrder) {
   std::vector<ChunkKey> written;
   for (const char* volume : {"v1", "v2", "v10"}) {
     for (uint64_t index = 0; index < 7; ++index) {
-      ChunkKey key{volume, index * 3, index % 2};
+      ChunkKey key{volume, index * 3, 0};
       ASSERT_TRUE(Write(key, 0, Pattern(index, 1), 1).ok());
       written.push_back(key);
     }
+  }
+  // A snapshot's entries list among the live chunks, by epoch.
+  ASSERT_TRUE(store_->Snapshot("v2", 1, 1).ok());
+  for (uint64_t index = 0; index < 7; ++index) {
+    written.push_back({"v2", index * 3, 1});
   }
 
   std::vector<ChunkKey> listed;
@@ -555,12 +560,13 @@ TEST_F(ChunkStoreTest, ListPagesCoverEveryChunkExactlyOnceInKeyOrder) {
     token = page->next_page_token;
     ++pages;
   } while (!token.empty());
-  EXPECT_EQ(pages, 6);  // 21 chunks, 4 a page
+  EXPECT_EQ(pages, 7);  // 28 entries, 4 a page
 
   ASSERT_EQ(listed.size(), written.size());
   std::set<std::string> unique;
   for (size_t i = 0; i < listed.size(); ++i) {
-    unique.insert(listed[i].volume_id + "/" + std::to_string(listed[i].index));
+    unique.insert(listed[i].volume_id + "/" + std::to_string(listed[i].index) +
+                  "/" + std::to_string(listed[i].epoch));
     if (i > 0) {
       auto prev = std::tie(listed[i - 1].volume_id, listed[i - 1].index,
                            listed[i - 1].epoch);

@@ -77,6 +77,10 @@ absl::Status DiskChunkStore::ValidateWrite(
     const ChunkKey& key, uint64_t offset, std::span<const uint8_t> data,
     std::span<const uint32_t> checksums) const {
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(key.volume_id));
+  if (key.epoch != 0) {
+    return absl::InvalidArgumentError(
+        "the chunk belongs to a snapshot, and snapshots are read-only");
+  }
   if (data.empty()) return absl::InvalidArgumentError("data is empty");
   JUKE_RETURN_IF_ERROR(ValidateRange(offset, data.size()));
   size_t blocks = data.size() / kBlockSize;
@@ -203,16 +207,23 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
                      *expected_version, "; a newer write got there first"));
   }
   BlockMap blocks;
+  bool shared = false;
   if (old->has_value()) {
     absl::StatusOr<BlockMap> old_blocks = index_->GetBlocks(key);
     JUKE_RETURN_IF_ERROR(Annotate(old_blocks.status(), context));
     blocks = *std::move(old_blocks);
+    // Only a snapshot taken under this chunk's lock adds a reference, so a
+    // file named by this chunk alone stays so until the write is done.
+    absl::StatusOr<uint64_t> refs = index_->GetFileRefs(record.file_number);
+    JUKE_RETURN_IF_ERROR(Annotate(refs.status(), context));
+    shared = *refs > 1;
   } else {
     absl::StatusOr<uint64_t> number = AllocateFileNumber();
     JUKE_RETURN_IF_ERROR(Annotate(number.status(), context));
     record.file_number = *number;
   }
   const uint64_t old_size = record.size;
+  const BlockMap old_blocks = shared ? blocks : BlockMap();
   record.size = std::max(record.size, offset + data.size());
   record.version += 1;
   record.generation = generation;
@@ -220,6 +231,12 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
   for (size_t i = 0; i < checksums.size(); ++i) {
     blocks.written[offset / kBlockSize + i] = 1;
     blocks.checksums[offset / kBlockSize + i] = checksums[i];
+  }
+  if (shared) {
+    absl::StatusOr<uint64_t> version = CopyOnWrite(
+        key, **old, old_blocks, record, blocks, offset, data, generation);
+    if (!version.ok()) return Annotate(version.status(), context);
+    return version;
   }
 
   // Open the file before committing anything, so that a disk that cannot
@@ -364,9 +381,9 @@ absl::Status DiskChunkStore::Delete(const ChunkKey& key, uint64_t generation) {
 
   const std::string name = EncodeChunkKey(key);
   LockTable::Handle chunk_lock = chunk_locks_.Lock(name);
-  uint64_t file_number;
-  uint64_t size;
+  std::vector<uint64_t> freed;
   {
+    absl::MutexLock refs_lock(&refs_mu_);
     bool raises;
     absl::StatusOr<LockTable::Handle> fence_lock =
         LockFence(key.volume_id, generation, &raises);
@@ -377,14 +394,16 @@ absl::Status DiskChunkStore::Delete(const ChunkKey& key, uint64_t generation) {
     if (!record->has_value()) {
       return absl::NotFoundError(absl::StrCat(context, ": no such chunk"));
     }
-    file_number = (*record)->file_number;
-    size = (*record)->size;
 
-    // The index entry goes, with any journal entries not yet applied; the
-    // file is recorded for removal so that a crash cannot leak it.
+    // The index entry goes, with any journal entries not yet applied; a
+    // file no other entry names is recorded for removal, so that a crash
+    // cannot leak it.
     IndexBatch batch;
     batch.DeleteChunk(key);
-    batch.PutPendingRemoval(file_number);
+    absl::StatusOr<std::vector<uint64_t>> dropped =
+        DropFileRefs({(*record)->file_number}, &batch);
+    JUKE_RETURN_IF_ERROR(Annotate(dropped.status(), context));
+    freed = *std::move(dropped);
     if (raises) batch.PutFence(key.volume_id, generation);
     {
       // The chunk's lock keeps its pending entries as they are.
@@ -401,28 +420,49 @@ absl::Status DiskChunkStore::Delete(const ChunkKey& key, uint64_t generation) {
     absl::MutexLock lock(&mu_);
     pending_.erase(name);
     if (raises) fences_[key.volume_id] = generation;
-    used_bytes_ -= size;
+    used_bytes_ -= (*record)->size;
     --chunk_count_;
   }
+  RemoveFreedFiles(freed);
+  return absl::OkStatus();
+}
 
-  files_.Erase(file_number);
-  absl::Status removed = fs_->RemoveFile(FilePath(file_number));
-  if (!removed.ok() && !absl::IsNotFound(removed)) {
-    // The chunk is gone; only its space is not back yet. Open retries.
-    ++io_errors_;
-    JUKE_LOG_WARN(log_,
-                  "Cannot remove chunk file chunk={} fileNumber={} err={}",
-                  ChunkName(key), file_number, removed);
-    return absl::OkStatus();
+absl::StatusOr<std::vector<uint64_t>> DiskChunkStore::DropFileRefs(
+    const std::vector<uint64_t>& files, IndexBatch* batch) {
+  std::map<uint64_t, uint64_t> drops;
+  for (uint64_t f : files) ++drops[f];
+  std::vector<uint64_t> freed;
+  for (const auto& [file_number, count] : drops) {
+    JUKE_ASSIGN_OR_RETURN(uint64_t refs, index_->GetFileRefs(file_number));
+    if (count >= refs) {
+      batch->PutFileRefs(file_number, 0);
+      batch->PutPendingRemoval(file_number);
+      freed.push_back(file_number);
+    } else {
+      batch->PutFileRefs(file_number, refs - count);
+    }
   }
+  return freed;
+}
+
+void DiskChunkStore::RemoveFreedFiles(const std::vector<uint64_t>& files) {
   IndexBatch done;
-  done.DeletePendingRemoval(file_number);
+  for (uint64_t file_number : files) {
+    files_.Erase(file_number);
+    absl::Status removed = fs_->RemoveFile(FilePath(file_number));
+    if (!removed.ok() && !absl::IsNotFound(removed)) {
+      // The entries are gone; only the space is not back yet.
+      ++io_errors_;
+      JUKE_LOG_WARN(log_, "Cannot remove chunk file fileNumber={} err={}",
+                    file_number, removed);
+      continue;
+    }
+    done.DeletePendingRemoval(file_number);
+  }
   absl::Status dropped = index_->Commit(&done, false);
   if (!dropped.ok()) {
-    JUKE_LOG_WARN(log_, "Cannot drop pending removal fileNumber={} err={}",
-                  file_number, dropped);
+    JUKE_LOG_WARN(log_, "Cannot drop pending removals err={}", dropped);
   }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<ListResult> DiskChunkStore::List(absl::string_view volume_id,

@@ -53,6 +53,10 @@ class DiskChunkStore : public ChunkStore {
   absl::StatusOr<ListResult> List(absl::string_view volume_id,
                                   uint32_t page_size,
                                   absl::string_view page_token) override;
+  absl::StatusOr<uint64_t> Snapshot(absl::string_view volume_id, uint64_t epoch,
+                                    uint64_t generation) override;
+  absl::Status DeleteSnapshot(absl::string_view volume_id,
+                              uint64_t epoch) override;
   absl::StatusOr<uint64_t> Fence(absl::string_view volume_id,
                                  uint64_t generation) override;
   uint64_t FenceOf(absl::string_view volume_id) override;
@@ -79,6 +83,36 @@ class DiskChunkStore : public ChunkStore {
                                               uint64_t generation,
                                               bool* raises);
 
+  // The write of a chunk whose data file a snapshot shares: the chunk's
+  // old blocks and the new data go to a new file, made durable before the
+  // index switches the chunk to it in one synced batch, so a crash leaves
+  // the old file and entry untouched or the new ones complete.
+  // REQUIRES: the chunk's lock, exclusively; `record` and `blocks` are the
+  // chunk's new entry, whose file number this replaces.
+  absl::StatusOr<uint64_t> CopyOnWrite(
+      const ChunkKey& key, const ChunkRecord& old, const BlockMap& old_blocks,
+      ChunkRecord record, const BlockMap& blocks, uint64_t offset,
+      std::span<const uint8_t> data, uint64_t generation);
+  // Copies the written blocks of `old_blocks` outside [skip_from, skip_to)
+  // from one chunk file to another, checking each against its checksum.
+  absl::Status CopyBlocks(const ChunkKey& key, File* from, File* to,
+                          const BlockMap& old_blocks, uint64_t size,
+                          uint64_t skip_from, uint64_t skip_to);
+
+  // Adds to `batch` what dropping one index entry per item of `files` does
+  // to the files' reference counts. Returns the files that no entry names
+  // any more; the batch records them for removal.
+  // REQUIRES: refs_mu_.
+  absl::StatusOr<std::vector<uint64_t>> DropFileRefs(
+      const std::vector<uint64_t>& files, IndexBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(refs_mu_);
+  // Removes files freed by a committed batch, then their removal records.
+  // A file that cannot be removed yet keeps its record; Open retries.
+  void RemoveFreedFiles(const std::vector<uint64_t>& files);
+  // Removes chunk files that no index entry names: a copy-on-write or a
+  // new chunk's file whose commit a crash or a failure cut off.
+  absl::Status RemoveOrphanFiles();
+
   // Writes journaled data into its chunk file, durably.
   absl::Status Apply(const ChunkKey& key, uint64_t file_number, uint64_t offset,
                      std::span<const uint8_t> data);
@@ -101,6 +135,10 @@ class DiskChunkStore : public ChunkStore {
   // volume's.
   LockTable chunk_locks_;
   LockTable fence_locks_;
+
+  // Held from reading a file's reference count to committing its new one.
+  // Taken after chunk locks and before a fence lock.
+  absl::Mutex refs_mu_;
 
   // Reserves file numbers; held across the index commit of a reservation.
   absl::Mutex file_number_mu_;

@@ -190,6 +190,33 @@ absl::StatusOr<uint64_t> StorageNode::Fence(absl::string_view volume_id,
   return highest;
 }
 
+absl::StatusOr<uint64_t> StorageNode::Snapshot(absl::string_view volume_id,
+                                               uint64_t epoch,
+                                               uint64_t generation) {
+  JUKE_RETURN_IF_ERROR(CheckFence(volume_id, generation));
+  uint64_t chunks = 0;
+  for (const Disk& d : disks_) {
+    if (d.store == nullptr) continue;
+    absl::StatusOr<uint64_t> held =
+        d.store->Snapshot(volume_id, epoch, generation);
+    if (!held.ok()) {
+      return Annotate(held.status(), absl::StrCat("on disk ", d.id));
+    }
+    chunks += *held;
+  }
+  return chunks;
+}
+
+absl::Status StorageNode::DeleteSnapshot(absl::string_view volume_id,
+                                         uint64_t epoch) {
+  for (const Disk& d : disks_) {
+    if (d.store == nullptr) continue;
+    JUKE_RETURN_IF_ERROR(Annotate(d.store->DeleteSnapshot(volume_id, epoch),
+                                  absl::StrCat("on disk ", d.id)));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<DiskInfo> StorageNode::Disks() {
   std::vector<DiskInfo> out;
   for (const Disk& d : disks_) {

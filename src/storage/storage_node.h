@@ -65,6 +65,14 @@ class StorageNode {
   absl::StatusOr<uint64_t> Fence(absl::string_view volume_id,
                                  uint64_t generation);
 
+  // Takes snapshot `epoch` of the volume on every serving disk (see
+  // ChunkStore::Snapshot); returns the chunks it holds on this host. Fails
+  // if any serving disk could not take it; calling again finishes it.
+  absl::StatusOr<uint64_t> Snapshot(absl::string_view volume_id, uint64_t epoch,
+                                    uint64_t generation);
+  // Drops snapshot `epoch` of the volume from every serving disk.
+  absl::Status DeleteSnapshot(absl::string_view volume_id, uint64_t epoch);
+
   // A snapshot of every disk, failed ones included.
   std::vector<DiskInfo> Disks();
 

@@ -25,7 +25,7 @@ storage::v1::ChunkService::Stub* ChunkClientPool::For(
 
 absl::StatusOr<std::vector<uint64_t>> ListChunkIndexes(
     storage::v1::ChunkService::Stub* stub, absl::string_view disk_id,
-    absl::string_view volume_id, absl::Duration rpc_timeout) {
+    absl::string_view volume_id, absl::Duration rpc_timeout, uint64_t epoch) {
   std::vector<uint64_t> indexes;
   std::string token;
   do {
@@ -38,7 +38,7 @@ absl::StatusOr<std::vector<uint64_t>> ListChunkIndexes(
     SetDeadlineAfter(&ctx, rpc_timeout);
     JUKE_RETURN_IF_ERROR(FromGrpcStatus(stub->ListChunks(&ctx, req, &resp)));
     for (const storage::v1::ChunkInfo& c : resp.chunks()) {
-      indexes.push_back(c.chunk().index());
+      if (c.chunk().epoch() == epoch) indexes.push_back(c.chunk().index());
     }
     token = resp.next_page_token();
   } while (!token.empty());

@@ -27,9 +27,11 @@ class ChunkClientPool {
       ABSL_GUARDED_BY(mu_);
 };
 
-// The indexes of the volume's chunks on one disk, all pages, in order.
+// The indexes of the volume's chunks on one disk, all pages, in order:
+// its live chunks, or with `epoch` those of that snapshot.
 absl::StatusOr<std::vector<uint64_t>> ListChunkIndexes(
     storage::v1::ChunkService::Stub* stub, absl::string_view disk_id,
-    absl::string_view volume_id, absl::Duration rpc_timeout);
+    absl::string_view volume_id, absl::Duration rpc_timeout,
+    uint64_t epoch = 0);
 
 }  // namespace juke

@@ -30,7 +30,8 @@ constexpr int kMaxAttempts = 20;
 bool SameShape(const VolumeRecord& a, const VolumeRecord& b) {
   return a.size_bytes == b.size_bytes &&
          TargetReplicas(a) == TargetReplicas(b) &&
-         a.failure_domain == b.failure_domain && a.chunk_size == b.chunk_size;
+         a.failure_domain == b.failure_domain && a.chunk_size == b.chunk_size &&
+         a.source == b.source;
 }
 
 // The map epochs the volume places chunks with, and so keeps pinned.
@@ -226,6 +227,10 @@ absl::StatusOr<VolumeRecord> VolumeCatalog::Attach(absl::string_view id,
           return absl::FailedPreconditionError(
               absl::StrCat("volume ", id, " is being deleted"));
         }
+        if (r.populating) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "volume ", id, " is still being filled from its source"));
+        }
         if (read_only) return absl::OkStatus();
         if (r.attachment.has_value()) {
           if (r.attachment->node == node) return absl::OkStatus();
@@ -298,6 +303,90 @@ absl::StatusOr<bool> VolumeCatalog::ReplaceIfUnchanged(
   for (const std::string& key : drop_keys) txn.ThenDelete(key);
   JUKE_ASSIGN_OR_RETURN(EtcdTxnResult result, etcd_->Txn(txn));
   return result.succeeded;
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::Renew(absl::string_view id,
+                                                  absl::string_view node,
+                                                  uint64_t generation) {
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  absl::StatusOr<VolumeRecord> renewed =
+      Update(id, [&](VolumeRecord& r) -> absl::Status {
+        if (!r.attachment.has_value() || r.attachment->node != node ||
+            r.attachment->generation != generation) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("volume ", id,
+                           " is no longer attached to the "
+                           "writer of generation ",
+                           generation));
+        }
+        if (r.barrier.has_value()) {
+          if (now <= r.barrier->until) {
+            return absl::UnavailableError(absl::StrCat("volume ", id,
+                                                       " is held for snapshot ",
+                                                       r.barrier->snapshot_id));
+          }
+          r.barrier.reset();  // its taker is gone
+        }
+        r.generation += 1;
+        r.attachment->generation = r.generation;
+        return absl::OkStatus();
+      });
+  if (renewed.ok()) {
+    JUKE_LOG_INFO(Log(), "Writer resumed volumeID={} node={} generation={}", id,
+                  node, renewed->generation);
+  }
+  return renewed;
+}
+
+absl::StatusOr<VolumeRecord> VolumeCatalog::RaiseBarrier(
+    absl::string_view id, absl::string_view snapshot_id, int64_t until) {
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  return Update(id, [&](VolumeRecord& r) -> absl::Status {
+    if (r.state != VolumeState::kReady) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id, " is being deleted"));
+    }
+    if (r.populating) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", id, " is still being filled from its source"));
+    }
+    if (r.moving_to_epoch != 0 || r.leaving_epoch != 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "volume ", id, " is moving between disks; snapshot it once moved"));
+    }
+    if (r.barrier.has_value() && r.barrier->snapshot_id != snapshot_id &&
+        now <= r.barrier->until) {
+      return absl::UnavailableError(
+          absl::StrCat("volume ", id, " is held for snapshot ",
+                       r.barrier->snapshot_id, "; retry"));
+    }
+    r.generation += 1;
+    r.barrier = SnapshotBarrier{std::string(snapshot_id), r.generation, until};
+    return absl::OkStatus();
+  });
+}
+
+absl::Status VolumeCatalog::ClearBarrier(absl::string_view id,
+                                         absl::string_view snapshot_id) {
+  absl::StatusOr<VolumeRecord> r =
+      Update(id, [&](VolumeRecord& rec) -> absl::Status {
+        if (rec.barrier.has_value() &&
+            rec.barrier->snapshot_id == snapshot_id) {
+          rec.barrier.reset();
+        }
+        return absl::OkStatus();
+      });
+  if (absl::IsNotFound(r.status())) return absl::OkStatus();
+  return r.status();
+}
+
+absl::Status VolumeCatalog::FinishPopulating(absl::string_view id) {
+  return Update(id,
+                [](VolumeRecord& r) -> absl::Status {
+                  r.populating = false;
+                  return absl::OkStatus();
+                })
+      .status();
 }
 
 absl::Status VolumeCatalog::Detach(absl::string_view id,

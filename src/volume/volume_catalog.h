@@ -100,6 +100,29 @@ class VolumeCatalog {
       const VersionedVolume& current, const VolumeRecord& next,
       const std::vector<std::string>& drop_keys = {});
 
+  // Takes a new generation for the writer attachment (node, generation)
+  // after a snapshot's barrier fenced it (docs/snapshots.md). Unavailable
+  // while the barrier is in force: wait and call again. FailedPrecondition
+  // when the volume is no longer attached to that writer.
+  absl::StatusOr<VolumeRecord> Renew(absl::string_view id,
+                                     absl::string_view node,
+                                     uint64_t generation);
+
+  // Raises the volume's generation for snapshot `snapshot_id` and records
+  // the barrier, in force until `until` (unix seconds). Unavailable while
+  // the volume moves between disks or another snapshot's barrier is in
+  // force; FailedPrecondition while it is being deleted or filled.
+  absl::StatusOr<VolumeRecord> RaiseBarrier(absl::string_view id,
+                                            absl::string_view snapshot_id,
+                                            int64_t until);
+  // Drops the barrier of `snapshot_id`; OK when there is none, or the
+  // volume is gone.
+  absl::Status ClearBarrier(absl::string_view id,
+                            absl::string_view snapshot_id);
+
+  // Marks a volume created from a source as filled: it can be attached.
+  absl::Status FinishPopulating(absl::string_view id);
+
   // Drops `node`'s attachment; OK when it holds none.
   absl::Status Detach(absl::string_view id, absl::string_view node);
 

@@ -18,6 +18,7 @@
 #include "src/model/host_registry.h"
 #include "src/model/map_store.h"
 #include "src/model/placement.h"
+#include "src/volume/snapshots.h"
 
 namespace juke {
 namespace {
@@ -236,7 +237,7 @@ absl::Status VolumeClient::CheckNotFenced() {
   if (fenced_) {
     return absl::FailedPreconditionError(absl::StrCat(
         "volume ", record_.id, " was attached elsewhere; this writer ",
-        "(generation ", generation_, ") is fenced"));
+        "(generation ", generation_.load(), ") is fenced"));
   }
   return absl::OkStatus();
 }
@@ -245,8 +246,6 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
                                         std::span<const uint8_t> data) {
   JUKE_RETURN_IF_ERROR(CheckNotFenced());
   absl::ReaderMutexLock chunk_lock(&ChunkLock(chunk));
-  JUKE_ASSIGN_OR_RETURN(std::vector<std::string> disks,
-                        Placement()->WriteReplicas(record_, chunk));
 
   v1::WriteChunkRequest req;
   req.mutable_chunk()->set_volume_id(record_.id);
@@ -254,42 +253,56 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
   req.set_offset(offset);
   req.set_data(data.data(), data.size());
   for (uint32_t c : BlockChecksums(data)) req.add_checksums(c);
-  req.set_generation(generation_);
 
-  // Every up replica at once; down ones are stale from the start.
+  std::vector<std::string> disks;
   std::vector<ReplicaWrite> results;
-  std::vector<std::future<absl::Status>> pending;
-  std::shared_ptr<const ClusterMap> live = Live();
-  for (const std::string& disk_id : disks) {
-    const MapDisk* disk = live->FindDisk(disk_id);
-    results.push_back({disk_id, absl::UnavailableError("host is down")});
-    if (disk == nullptr || !disk->up) {
-      pending.emplace_back();
-      continue;
-    }
-    auto* stub = clients_->For(disk->address);
-    pending.push_back(std::async(std::launch::async, [&, stub, disk_id] {
-      v1::WriteChunkRequest mine = req;
-      mine.set_disk_id(disk_id);
-      v1::WriteChunkResponse resp;
-      grpc::ClientContext ctx;
-      SetDeadlineAfter(&ctx, options_.rpc_timeout);
-      return FromGrpcStatus(stub->WriteChunk(&ctx, mine, &resp));
-    }));
-  }
   int ok = 0;
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (pending[i].valid()) results[i].status = pending[i].get();
-    if (results[i].status.ok()) ++ok;
-    if (absl::IsFailedPrecondition(results[i].status)) {
+  for (int attempt = 0;; ++attempt) {
+    JUKE_RETURN_IF_ERROR(CheckNotFenced());
+    const uint64_t generation = generation_.load();
+    req.set_generation(generation);
+    JUKE_ASSIGN_OR_RETURN(disks, Placement()->WriteReplicas(record_, chunk));
+
+    // Every up replica at once; down ones are stale from the start.
+    results.clear();
+    std::vector<std::future<absl::Status>> pending;
+    std::shared_ptr<const ClusterMap> live = Live();
+    for (const std::string& disk_id : disks) {
+      const MapDisk* disk = live->FindDisk(disk_id);
+      results.push_back({disk_id, absl::UnavailableError("host is down")});
+      if (disk == nullptr || !disk->up) {
+        pending.emplace_back();
+        continue;
+      }
+      auto* stub = clients_->For(disk->address);
+      pending.push_back(std::async(std::launch::async, [&, stub, disk_id] {
+        v1::WriteChunkRequest mine = req;
+        mine.set_disk_id(disk_id);
+        v1::WriteChunkResponse resp;
+        grpc::ClientContext ctx;
+        SetDeadlineAfter(&ctx, options_.rpc_timeout);
+        return FromGrpcStatus(stub->WriteChunk(&ctx, mine, &resp));
+      }));
+    }
+    ok = 0;
+    bool fenced = false;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (pending[i].valid()) results[i].status = pending[i].get();
+      if (results[i].status.ok()) ++ok;
+      if (absl::IsFailedPrecondition(results[i].status)) fenced = true;
+    }
+    if (!fenced) break;
+
+    // A snapshot's barrier fences the writer for a moment: the write goes
+    // again, whole, with the writer's new generation.
+    if (attempt < 3 && ResumeAfterFence(generation)) continue;
+    {
       absl::MutexLock lock(&mu_);
       fenced_ = true;
     }
-  }
-  if (absl::Status fenced = CheckNotFenced(); !fenced.ok()) {
     JUKE_LOG_WARN(Log(), "Writer fenced volumeID={} generation={}", record_.id,
-                  generation_);
-    return fenced;
+                  generation);
+    return CheckNotFenced();
   }
 
   int needed = std::min(options_.min_replicas, Placement()->replicas);
@@ -303,13 +316,38 @@ absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
   // recovery brings them back: record that before acknowledging.
   for (const ReplicaWrite& r : results) {
     if (r.status.ok() || IsStale(chunk, r.disk_id)) continue;
-    JUKE_RETURN_IF_ERROR(
-        Annotate(catalog_->MarkStale(record_.id, chunk, r.disk_id, generation_),
-                 absl::StrCat("record replica ", r.disk_id, " stale")));
+    JUKE_RETURN_IF_ERROR(Annotate(
+        catalog_->MarkStale(record_.id, chunk, r.disk_id, generation_.load()),
+        absl::StrCat("record replica ", r.disk_id, " stale")));
     absl::MutexLock lock(&mu_);
     stale_.emplace(chunk, r.disk_id);
   }
   return absl::OkStatus();
+}
+
+bool VolumeClient::ResumeAfterFence(uint64_t used) {
+  absl::MutexLock lock(&resume_mu_);
+  // Another write of this writer resumed meanwhile.
+  if (generation_.load() != used) return true;
+  if (!record_.attachment.has_value()) return false;
+  const absl::Time deadline = absl::Now() + options_.barrier_wait;
+  while (true) {
+    absl::StatusOr<VolumeRecord> renewed =
+        catalog_->Renew(record_.id, record_.attachment->node, used);
+    if (renewed.ok()) {
+      generation_.store(renewed->attachment->generation);
+      return true;
+    }
+    // Unavailable: the barrier is still up. Anything else: the volume is
+    // attached elsewhere now, or etcd cannot say; stay fenced.
+    if (!absl::IsUnavailable(renewed.status()) || absl::Now() > deadline) {
+      JUKE_LOG_WARN(Log(),
+                    "Writer cannot resume volumeID={} generation={} err={}",
+                    record_.id, used, renewed.status());
+      return false;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
@@ -333,11 +371,13 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
     std::shared_ptr<const VolumePlacement> placement = Placement();
     VolumeRecord shape = record_;
     shape.replicas = placement->replicas;
+    const uint64_t generation = generation_.load();
     absl::StatusOr<uint64_t> copied = CopyReplica(
         clients_, placement->read, *Live(), shape, mark.chunk, mark.disk_id,
-        stale[mark.chunk], generation_, limiter, options_.rpc_timeout);
+        stale[mark.chunk], generation, limiter, options_.rpc_timeout);
     if (absl::IsFailedPrecondition(copied.status()) &&
-        absl::StrContains(copied.status().message(), "fenced")) {
+        absl::StrContains(copied.status().message(), "fenced") &&
+        !ResumeAfterFence(generation)) {
       absl::MutexLock lock(&mu_);
       fenced_ = true;
     }
@@ -370,12 +410,16 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
 
 absl::StatusOr<MoveProgress> VolumeClient::Move(RateLimiter* limiter) {
   JUKE_RETURN_IF_ERROR(CheckNotFenced());
+  const uint64_t generation = generation_.load();
   absl::StatusOr<MoveProgress> progress =
       MoveVolume(catalog_, clients_, *Live(), record_.id, this, limiter,
                  options_.rpc_timeout);
+  // A snapshot's barrier fenced this writer: the next pass goes on with
+  // its new generation.
   if (absl::IsFailedPrecondition(progress.status()) &&
       (absl::StrContains(progress.status().message(), "fenced") ||
-       absl::StrContains(progress.status().message(), "no longer attached"))) {
+       absl::StrContains(progress.status().message(), "no longer attached")) &&
+      !ResumeAfterFence(generation)) {
     absl::MutexLock lock(&mu_);
     fenced_ = true;
   }
@@ -473,6 +517,11 @@ absl::Status FenceVolumeEverywhere(EtcdClient* etcd, ChunkClientPool* clients,
 absl::Status DeleteVolume(VolumeCatalog* catalog, EtcdClient* etcd,
                           ChunkClientPool* clients, absl::string_view id) {
   JUKE_ASSIGN_OR_RETURN(VolumeRecord v, catalog->MarkDeleting(id));
+  // A clone given up while it was being filled leaves the internal
+  // snapshot of its source behind; it goes with the clone.
+  if (v.source.has_value() && v.source->kind == VolumeSource::Kind::kVolume) {
+    JUKE_RETURN_IF_ERROR(DeleteSnapshot(etcd, clients, CloneSnapshotId(id)));
+  }
   JUKE_ASSIGN_OR_RETURN(ClusterMap map, RefreshMap(*etcd));
   absl::Status chunks = DeleteVolumeChunks(clients, map, id, v.generation);
   if (!chunks.ok()) {

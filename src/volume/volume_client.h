@@ -29,6 +29,8 @@ struct VolumeIoOptions {
   // least this many did (capped at the volume's replica count).
   int min_replicas = 2;
   absl::Duration rpc_timeout = absl::Seconds(10);
+  // How long a writer fenced by a snapshot's barrier waits for it to go.
+  absl::Duration barrier_wait = absl::Seconds(60);
 };
 
 // Reads and writes byte ranges of one volume over its replicas, as the
@@ -37,8 +39,10 @@ struct VolumeIoOptions {
 // Writes go to every replica of each chunk in parallel. Replicas that are
 // down in the map, or that fail, are recorded stale in etcd before the
 // write is acknowledged, so no later read is served from them. A replica
-// that answers "fenced" means the volume was attached elsewhere: the write
-// fails with FailedPrecondition, and so does every later one.
+// that answers "fenced" means either a snapshot's barrier (the volume is
+// still attached here: the writer waits for the barrier to go, takes a new
+// generation and writes again) or that the volume was attached elsewhere:
+// the write fails with FailedPrecondition, and so does every later one.
 //
 // Reads go to the first replica (in placement order) that is up and not
 // stale, check the data against its block checksums, and move on to the
@@ -90,7 +94,7 @@ class VolumeClient : public MoveHolder {
   absl::StatusOr<MoveProgress> Move(RateLimiter* limiter);
 
   // MoveHolder, for Move().
-  uint64_t generation() const override { return generation_; }
+  uint64_t generation() const override { return generation_.load(); }
   absl::Status WithChunkHeld(uint64_t chunk,
                              absl::FunctionRef<absl::Status()> fn) override;
   absl::Status WithWritesHeld(absl::FunctionRef<absl::Status()> fn) override;
@@ -111,6 +115,11 @@ class VolumeClient : public MoveHolder {
   absl::Status CheckRange(uint64_t offset, uint64_t length) const;
   bool IsStale(uint64_t chunk, const std::string& disk);
   absl::Status CheckNotFenced();
+  // A write or copy at generation `used` was fenced. When the fence is a
+  // snapshot's barrier, waits for it to go and takes a new generation for
+  // this writer; returns whether the writer may go on. Otherwise, or when
+  // the volume was attached elsewhere, the writer is fenced for good.
+  bool ResumeAfterFence(uint64_t used);
   std::shared_ptr<const ClusterMap> Live();
   std::shared_ptr<const VolumePlacement> Placement();
   // Writes to a chunk hold its lock shared; recovering it holds it
@@ -126,8 +135,10 @@ class VolumeClient : public MoveHolder {
   // The volume as opened: its id and shape. Its placement is placement_.
   const VolumeRecord record_;
   const VolumeIoOptions options_;
-  const uint64_t generation_;
+  // The attachment's generation; a new one after each snapshot barrier.
+  std::atomic<uint64_t> generation_;
   std::atomic<uint64_t> size_;
+  absl::Mutex resume_mu_;  // one resume at a time
 
   absl::Mutex chunk_locks_[kChunkLocks];
   absl::Mutex mu_;

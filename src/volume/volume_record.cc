@@ -88,6 +88,18 @@ absl::StatusOr<std::string> EncodeVolumeRecord(const VolumeRecord& r) {
   if (r.leaving_epoch != 0) j["leavingEpoch"] = r.leaving_epoch;
   if (r.moving_to_replicas != 0) j["movingToReplicas"] = r.moving_to_replicas;
   if (r.wanted_replicas != 0) j["wantedReplicas"] = r.wanted_replicas;
+  if (r.source.has_value()) {
+    j["source"] = {
+        {"kind", r.source->kind == VolumeSource::Kind::kSnapshot ? "snapshot"
+                                                                 : "volume"},
+        {"id", r.source->id}};
+  }
+  if (r.populating) j["populating"] = true;
+  if (r.barrier.has_value()) {
+    j["snapshotBarrier"] = {{"snapshotId", r.barrier->snapshot_id},
+                            {"generation", r.barrier->generation},
+                            {"until", r.barrier->until}};
+  }
   if (r.attachment.has_value()) {
     j["attachment"] = {{"node", r.attachment->node},
                        {"readOnly", r.attachment->read_only},
@@ -128,6 +140,24 @@ absl::StatusOr<VolumeRecord> DecodeVolumeRecord(absl::string_view json) {
     r.leaving_epoch = j.value("leavingEpoch", uint64_t{0});
     r.moving_to_replicas = j.value("movingToReplicas", 0);
     r.wanted_replicas = j.value("wantedReplicas", 0);
+    if (j.contains("source")) {
+      const nlohmann::json& src = j.at("source");
+      std::string kind = src.at("kind").get<std::string>();
+      if (kind != "snapshot" && kind != "volume") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "volume record has unknown source kind \"", kind, "\""));
+      }
+      r.source = VolumeSource{kind == "snapshot" ? VolumeSource::Kind::kSnapshot
+                                                 : VolumeSource::Kind::kVolume,
+                              src.at("id").get<std::string>()};
+    }
+    r.populating = j.value("populating", false);
+    if (j.contains("snapshotBarrier")) {
+      const nlohmann::json& b = j.at("snapshotBarrier");
+      r.barrier = SnapshotBarrier{b.at("snapshotId").get<std::string>(),
+                                  b.at("generation").get<uint64_t>(),
+                                  b.at("until").get<int64_t>()};
+    }
     if (j.contains("attachment")) {
       const nlohmann::json& a = j.at("attachment");
       r.attachment = Attachment{a.at("node").get<std::string>(),

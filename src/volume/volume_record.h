@@ -33,6 +33,29 @@ struct Attachment {
   bool operator==(const Attachment&) const = default;
 };
 
+// Where a volume's first content came from: a snapshot, or another
+// volume (a clone).
+struct VolumeSource {
+  enum class Kind { kSnapshot, kVolume } kind = Kind::kSnapshot;
+  std::string id;
+
+  bool operator==(const VolumeSource&) const = default;
+};
+
+// A snapshot being taken holds back the volume's writer: the volume's
+// generation was raised to `generation` and every daemon fenced at it, so
+// that the snapshot's chunks are all taken at one point of the writes. The
+// writer, fenced, waits until the barrier is gone (or `until`, unix
+// seconds, has passed: its taker is gone) and goes on with a new
+// generation (docs/snapshots.md).
+struct SnapshotBarrier {
+  std::string snapshot_id;
+  uint64_t generation = 0;
+  int64_t until = 0;
+
+  bool operator==(const SnapshotBarrier&) const = default;
+};
+
 struct VolumeRecord {
   std::string id;
   uint64_t size_bytes = 0;
@@ -64,6 +87,11 @@ struct VolumeRecord {
   // has started towards yet (0: none); the mover starts one.
   int moving_to_replicas = 0;
   int wanted_replicas = 0;
+  // The content the volume was created with, if any; while `populating`,
+  // it is being copied in and the volume cannot be attached.
+  std::optional<VolumeSource> source;
+  bool populating = false;
+  std::optional<SnapshotBarrier> barrier;
 
   bool operator==(const VolumeRecord&) const = default;
 };

@@ -87,6 +87,9 @@ TEST(VolumeRecordTest, JsonRoundTripKeepsEverything) {
   r.placement_epoch = 4;
   r.moving_to_epoch = 9;
   r.leaving_epoch = 2;
+  r.source = VolumeSource{VolumeSource::Kind::kVolume, "vol-0"};
+  r.populating = true;
+  r.barrier = SnapshotBarrier{"snap-1", 8, 1700000060};
   absl::StatusOr<std::string> json = EncodeVolumeRecord(r);
   ASSERT_TRUE(json.ok());
   absl::StatusOr<VolumeRecord> back = DecodeVolumeRecord(*json);

@@ -1,0 +1,360 @@
+#include "src/volume/snapshots.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+#include "src/common/etcd_txn.h"
+#include "src/common/grpc_status.h"
+#include "src/common/logging.h"
+#include "src/common/status.h"
+#include "src/model/map_store.h"
+#include "src/volume/restore.h"
+#include "src/volume/volume_client.h"
+
+namespace juke {
+namespace {
+
+namespace v1 = storage::v1;
+
+Logger Log() {
+  static const Logger log = GetLogger("snapshot");
+  return log;
+}
+
+absl::Status PutRecord(EtcdClient* etcd, const SnapshotRecord& record) {
+  JUKE_ASSIGN_OR_RETURN(std::string value, EncodeSnapshotRecord(record));
+  return etcd->Put(SnapshotKey(record.id), value);
+}
+
+// The daemons that serve the disks of `map` that are up, by address; the
+// ids of those that are down.
+struct Daemons {
+  std::map<std::string, std::vector<std::string>> up;
+  std::set<std::string> down_disks;
+};
+
+Daemons DaemonsOf(const ClusterMap& map) {
+  Daemons d;
+  for (const MapDisk& disk : map.disks()) {
+    if (disk.up) {
+      d.up[disk.address].push_back(disk.disk_id);
+    } else {
+      d.down_disks.insert(disk.disk_id);
+    }
+  }
+  return d;
+}
+
+// Drops the chunks of snapshot `epoch` of the volume on every daemon of
+// `map` that is up. Unavailable when some disk is down.
+absl::Status DeleteSnapshotChunks(ChunkClientPool* clients,
+                                  const ClusterMap& map,
+                                  absl::string_view volume_id, uint64_t epoch,
+                                  absl::Duration rpc_timeout) {
+  Daemons daemons = DaemonsOf(map);
+  for (const auto& [address, disks] : daemons.up) {
+    v1::DeleteSnapshotRequest req;
+    req.set_volume_id(std::string(volume_id));
+    req.set_epoch(epoch);
+    v1::DeleteSnapshotResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadlineAfter(&ctx, rpc_timeout);
+    JUKE_RETURN_IF_ERROR(Annotate(
+        FromGrpcStatus(clients->For(address)->DeleteSnapshot(&ctx, req, &resp)),
+        absl::StrCat("delete snapshot chunks on ", address)));
+  }
+  if (!daemons.down_disks.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("disk ", *daemons.down_disks.begin(),
+                     " is down; its snapshot chunks remain until it returns"));
+  }
+  return absl::OkStatus();
+}
+
+// Undoes a snapshot attempt that failed after its barrier went up: the
+// writer may go on, and the chunks and the record go.
+void AbandonSnapshot(VolumeCatalog* catalog, EtcdClient* etcd,
+                     ChunkClientPool* clients, const SnapshotRecord& record,
+                     const SnapshotOptions& options) {
+  absl::Status cleared =
+      catalog->ClearBarrier(record.source_volume_id, record.id);
+  absl::StatusOr<ClusterMap> live = RefreshMap(*etcd);
+  absl::Status chunks = live.status();
+  if (live.ok() && record.epoch != 0) {
+    chunks = DeleteSnapshotChunks(clients, *live, record.source_volume_id,
+                                  record.epoch, options.rpc_timeout);
+  }
+  // With chunks left on a disk that is down, the record stays "creating":
+  // a retry or a DeleteSnapshot finds the epoch there and drops them.
+  absl::Status removed = chunks;
+  if (chunks.ok()) removed = etcd->Delete(SnapshotKey(record.id)).status();
+  JUKE_LOG_WARN(Log(),
+                "Snapshot abandoned snapshotID={} volumeID={} barrier={} "
+                "chunks={} record={}",
+                record.id, record.source_volume_id, cleared, chunks, removed);
+}
+
+// The snapshot's record from an earlier call, or a new one in state
+// creating. AlreadyExists when the id is taken by a snapshot of another
+// volume.
+absl::StatusOr<SnapshotRecord> FindOrStart(VolumeCatalog* catalog,
+                                           EtcdClient* etcd,
+                                           absl::string_view snapshot_id,
+                                           absl::string_view volume_id) {
+  SnapshotCatalog snapshots(etcd);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    absl::StatusOr<SnapshotRecord> existing = snapshots.Get(snapshot_id);
+    if (existing.ok()) {
+      if (existing->source_volume_id != volume_id) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("snapshot ", snapshot_id, " exists, of volume ",
+                         existing->source_volume_id));
+      }
+      if (existing->state == SnapshotState::kDeleting) {
+        return absl::AbortedError(absl::StrCat(
+            "snapshot ", snapshot_id, " is being deleted; retry later"));
+      }
+      return existing;
+    }
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+
+    JUKE_ASSIGN_OR_RETURN(VolumeRecord source, catalog->Get(volume_id));
+    SnapshotRecord record;
+    record.id = std::string(snapshot_id);
+    record.source_volume_id = std::string(volume_id);
+    record.size_bytes = source.size_bytes;
+    record.replicas = source.replicas;
+    record.failure_domain = source.failure_domain;
+    record.chunk_size = source.chunk_size;
+    record.state = SnapshotState::kCreating;
+    record.created_at = absl::ToUnixSeconds(absl::Now());
+    JUKE_ASSIGN_OR_RETURN(std::string value, EncodeSnapshotRecord(record));
+    EtcdTxn create;
+    create.IfAbsent(SnapshotKey(snapshot_id))
+        .ThenPut(SnapshotKey(snapshot_id), value);
+    JUKE_ASSIGN_OR_RETURN(EtcdTxnResult created, etcd->Txn(create));
+    if (created.succeeded) return record;
+  }
+  return absl::AbortedError(
+      absl::StrCat("snapshot ", snapshot_id, " keeps changing; retry"));
+}
+
+// Everything after the barrier is up; on failure the caller abandons.
+absl::Status TakeBehindBarrier(VolumeCatalog* catalog, EtcdClient* etcd,
+                               ChunkClientPool* clients,
+                               const VolumeRecord& volume,
+                               SnapshotRecord* record,
+                               const SnapshotOptions& options) {
+  // No writer of an older generation can write once this returns.
+  JUKE_ASSIGN_OR_RETURN(ClusterMap live, RefreshMap(*etcd));
+  JUKE_RETURN_IF_ERROR(FenceVolumeEverywhere(
+      etcd, clients, live, volume.id, record->epoch, options.fence_wait));
+
+  // Replicas that missed writes hold none of the snapshot. Read after the
+  // fence: from here on only recovery clears marks, and a replica counted
+  // stale while current costs nothing but a choice of source.
+  JUKE_ASSIGN_OR_RETURN(record->stale, catalog->StaleMarks(volume.id));
+
+  JUKE_ASSIGN_OR_RETURN(ClusterMap placement,
+                        catalog->PlacementMap(volume, live));
+  Daemons daemons = DaemonsOf(placement);
+  record->absent_disks = daemons.down_disks;
+  for (const auto& [address, disks] : daemons.up) {
+    v1::SnapshotVolumeRequest req;
+    req.set_volume_id(volume.id);
+    req.set_epoch(record->epoch);
+    req.set_generation(record->epoch);
+    v1::SnapshotVolumeResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadlineAfter(&ctx, options.rpc_timeout);
+    JUKE_RETURN_IF_ERROR(Annotate(
+        FromGrpcStatus(clients->For(address)->SnapshotVolume(&ctx, req, &resp)),
+        absl::StrCat("snapshot volume ", volume.id, " on ", address)));
+  }
+
+  // Ready, with its map epoch pinned so that the history keeps the
+  // placement its chunks are found with.
+  record->state = SnapshotState::kReady;
+  JUKE_ASSIGN_OR_RETURN(std::string value, EncodeSnapshotRecord(*record));
+  EtcdTxn ready;
+  ready.ThenPut(SnapshotKey(record->id), value)
+      .ThenPut(MapPinKey(record->placement_epoch, SnapshotPinName(record->id)),
+               "");
+  return etcd->Txn(ready).status();
+}
+
+}  // namespace
+
+absl::StatusOr<SnapshotRecord> SnapshotCatalog::Get(absl::string_view id) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv,
+                        etcd_->Get(SnapshotKey(id)));
+  if (!kv.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("snapshot ", id, " does not exist"));
+  }
+  return DecodeSnapshotRecord(kv->value);
+}
+
+absl::StatusOr<std::vector<SnapshotRecord>> SnapshotCatalog::List() {
+  JUKE_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> kvs,
+                        etcd_->GetPrefix(kSnapshotsPrefix));
+  std::vector<SnapshotRecord> out;
+  for (const EtcdKeyValue& kv : kvs) {
+    absl::StatusOr<SnapshotRecord> r = DecodeSnapshotRecord(kv.value);
+    if (!r.ok()) {
+      JUKE_LOG_WARN(Log(), "Unreadable snapshot record key={} err={}", kv.key,
+                    r.status());
+      continue;
+    }
+    out.push_back(*std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SnapshotRecord& a, const SnapshotRecord& b) {
+              return a.id < b.id;
+            });
+  return out;
+}
+
+absl::StatusOr<SnapshotRecord> CreateSnapshot(VolumeCatalog* catalog,
+                                              EtcdClient* etcd,
+                                              ChunkClientPool* clients,
+                                              absl::string_view snapshot_id,
+                                              absl::string_view volume_id,
+                                              const SnapshotOptions& options) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(snapshot_id));
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(volume_id));
+  JUKE_ASSIGN_OR_RETURN(SnapshotRecord record,
+                        FindOrStart(catalog, etcd, snapshot_id, volume_id));
+  if (record.state == SnapshotState::kReady) return record;
+
+  // An earlier attempt that stopped midway may have left chunks at its
+  // own epoch; this one takes a new epoch, so they go first.
+  if (record.epoch != 0) {
+    JUKE_ASSIGN_OR_RETURN(ClusterMap live, RefreshMap(*etcd));
+    JUKE_RETURN_IF_ERROR(DeleteSnapshotChunks(
+        clients, live, volume_id, record.epoch, options.rpc_timeout));
+  }
+
+  // The barrier: a new generation that the snapshot fences the volume at.
+  const int64_t until = absl::ToUnixSeconds(absl::Now() + options.barrier_hold);
+  absl::StatusOr<VolumeRecord> volume =
+      catalog->RaiseBarrier(volume_id, snapshot_id, until);
+  if (!volume.ok()) {
+    record.epoch = 0;
+    AbandonSnapshot(catalog, etcd, clients, record, options);
+    return volume.status();
+  }
+  record.epoch = volume->generation;
+  record.placement_epoch = volume->placement_epoch;
+  record.size_bytes = volume->size_bytes;
+  absl::Status s = PutRecord(etcd, record);
+  if (s.ok()) {
+    s = TakeBehindBarrier(catalog, etcd, clients, *volume, &record, options);
+  }
+  if (!s.ok()) {
+    AbandonSnapshot(catalog, etcd, clients, record, options);
+    return Annotate(s, absl::StrCat("snapshot ", snapshot_id));
+  }
+
+  // The writer may go on. Should this fail, the barrier lapses by itself.
+  absl::Status cleared = catalog->ClearBarrier(volume_id, snapshot_id);
+  if (!cleared.ok()) {
+    JUKE_LOG_WARN(Log(), "Cannot lift snapshot barrier volumeID={} err={}",
+                  volume_id, cleared);
+  }
+  JUKE_LOG_INFO(Log(),
+                "Snapshot created snapshotID={} volumeID={} epoch={} "
+                "placementEpoch={} staleReplicas={} absentDisks={}",
+                snapshot_id, volume_id, record.epoch, record.placement_epoch,
+                record.stale.size(), record.absent_disks.size());
+  return record;
+}
+
+absl::Status DeleteSnapshot(EtcdClient* etcd, ChunkClientPool* clients,
+                            absl::string_view snapshot_id,
+                            absl::Duration rpc_timeout) {
+  SnapshotCatalog snapshots(etcd);
+  absl::StatusOr<SnapshotRecord> record = snapshots.Get(snapshot_id);
+  if (absl::IsNotFound(record.status())) return absl::OkStatus();
+  JUKE_RETURN_IF_ERROR(record.status());
+  if (record->state != SnapshotState::kDeleting) {
+    record->state = SnapshotState::kDeleting;
+    JUKE_RETURN_IF_ERROR(PutRecord(etcd, *record));
+  }
+  if (record->epoch != 0) {
+    JUKE_ASSIGN_OR_RETURN(ClusterMap live, RefreshMap(*etcd));
+    absl::Status chunks = DeleteSnapshotChunks(
+        clients, live, record->source_volume_id, record->epoch, rpc_timeout);
+    if (!chunks.ok()) {
+      return absl::Status(
+          chunks.code(),
+          absl::StrCat("snapshot ", snapshot_id, " is marked deleting, but ",
+                       chunks.message()));
+    }
+  }
+  EtcdTxn remove;
+  remove.ThenDelete(SnapshotKey(snapshot_id));
+  if (record->placement_epoch != 0) {
+    remove.ThenDelete(
+        MapPinKey(record->placement_epoch, SnapshotPinName(snapshot_id)));
+  }
+  JUKE_RETURN_IF_ERROR(etcd->Txn(remove).status());
+  JUKE_LOG_INFO(Log(), "Snapshot deleted snapshotID={} volumeID={}",
+                snapshot_id, record->source_volume_id);
+  return absl::OkStatus();
+}
+
+std::string CloneSnapshotId(absl::string_view target_volume_id) {
+  return absl::StrCat("clone-of.", target_volume_id);
+}
+
+absl::Status PopulateVolume(VolumeCatalog* catalog, EtcdClient* etcd,
+                            ChunkClientPool* clients,
+                            const VolumeRecord& target,
+                            const SnapshotOptions& options) {
+  if (!target.populating || !target.source.has_value()) {
+    return absl::OkStatus();
+  }
+  const bool clone = target.source->kind == VolumeSource::Kind::kVolume;
+  const std::string snapshot_id =
+      clone ? CloneSnapshotId(target.id) : target.source->id;
+
+  SnapshotCatalog snapshots(etcd);
+  absl::StatusOr<SnapshotRecord> snapshot = snapshots.Get(snapshot_id);
+  // A clone's internal snapshot being deleted means its copy was made.
+  const bool copied =
+      clone && snapshot.ok() && snapshot->state == SnapshotState::kDeleting;
+  if (!copied) {
+    if (clone) {
+      snapshot = CreateSnapshot(catalog, etcd, clients, snapshot_id,
+                                target.source->id, options);
+    }
+    JUKE_RETURN_IF_ERROR(snapshot.status());
+    if (snapshot->state != SnapshotState::kReady) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot ", snapshot_id, " is ",
+                       SnapshotStateName(snapshot->state)));
+    }
+    JUKE_ASSIGN_OR_RETURN(ClusterMap live, RefreshMap(*etcd));
+    JUKE_RETURN_IF_ERROR(CopySnapshotInto(catalog, clients, live, *snapshot,
+                                          target, options.rpc_timeout));
+  }
+  if (clone) {
+    JUKE_RETURN_IF_ERROR(
+        DeleteSnapshot(etcd, clients, snapshot_id, options.rpc_timeout));
+  }
+  JUKE_RETURN_IF_ERROR(catalog->FinishPopulating(target.id));
+  JUKE_LOG_INFO(Log(), "Volume filled volumeID={} from={} snapshotID={}",
+                target.id, target.source->id, snapshot_id);
+  return absl::OkStatus();
+}
+
+}  // namespace juke
