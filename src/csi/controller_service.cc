@@ -349,9 +349,9 @@ grpc::Status ControllerService::ControllerGetCapabilities(
        {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME,
         Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::PUBLISH_READONLY,
         Rpc::LIST_VOLUMES_PUBLISHED_NODES, Rpc::VOLUME_CONDITION,
-         Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME,
-         Rpc::MODIFY_VOLUME, Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS,
-         Rpc::CLONE_VOLUME}) {
+        Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME,
+        Rpc::MODIFY_VOLUME, Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS,
+        Rpc::CLONE_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(t);
   }
   return grpc::Status::OK;

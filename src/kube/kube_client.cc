@@ -271,8 +271,7 @@ absl::Status KubeClient::Watch(
     const std::atomic<bool>* stop) {
   int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(timeout));
   std::string url = absl::StrCat(
-      config_.server, path,
-      absl::StrContains(path, '?') ? "&" : "?",
+      config_.server, path, absl::StrContains(path, '?') ? "&" : "?",
       "watch=true&allowWatchBookmarks=true&timeoutSeconds=", seconds,
       "&resourceVersion=", resource_version);
   HeaderList headers;

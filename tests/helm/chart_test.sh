@@ -16,6 +16,18 @@ fail() { echo "chart_test: $*" >&2; exit 1; }
 for kind in CustomResourceDefinition CSIDriver StorageClass DaemonSet Deployment StatefulSet ClusterRole; do
   grep -q "^kind: $kind\$" "$out/default.yaml" || fail "default render has no $kind"
 done
+for sidecar in csi-provisioner csi-attacher csi-resizer csi-snapshotter liveness-probe node-driver-registrar; do
+  grep -q "name: $sidecar\$" "$out/default.yaml" || fail "default render has no $sidecar sidecar"
+done
+grep -q '^allowVolumeExpansion: true$' "$out/default.yaml" || fail "the StorageClass does not let claims grow"
+# The VolumeSnapshotClass only where the API server serves its kind.
+if grep -q '^kind: VolumeSnapshotClass$' "$out/default.yaml"; then
+  fail "VolumeSnapshotClass rendered for a cluster without the snapshot API"
+fi
+"$helm" template juke "$chart" --namespace juke \
+  --api-versions snapshot.storage.k8s.io/v1/VolumeSnapshotClass >"$out/snapshots.yaml"
+grep -q '^kind: VolumeSnapshotClass$' "$out/snapshots.yaml" \
+  || fail "no VolumeSnapshotClass although the cluster serves the snapshot API"
 # Only the node plugin is privileged.
 [[ $(grep -c 'privileged: true' "$out/default.yaml") == 1 ]] || fail "privileged containers other than the node plugin"
 

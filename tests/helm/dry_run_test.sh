@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every object the chart renders, for the default values and every file
 # under ci/, is accepted by a real kube-apiserver (server-side dry run),
-# with the chart's CRDs installed first; the CRDs' schemas accept a valid
+# with the chart's CRDs and the snapshot CRDs installed first (from the
+# external-snapshotter client module that tools/provisioner pins, so the
+# VolumeSnapshotClass is checked too); the CRDs' schemas accept a valid
 # JukeCluster and JukeNode and refuse invalid ones.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,10 +18,15 @@ kube_up "$dir/kube"
 kubectl create namespace juke >/dev/null
 kubectl apply --server-side -f "$chart/crds/"
 kubectl wait --for=condition=Established crd/jukeclusters.juke.io crd/jukenodes.juke.io --timeout=60s
+snapshot_crds=$(cd "$root/tools/provisioner" && GOFLAGS=-mod=readonly \
+  go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-snapshotter/client/v8)/config/crd
+kubectl apply --server-side -f "$snapshot_crds/snapshot.storage.k8s.io_volumesnapshotclasses.yaml"
+kubectl wait --for=condition=Established crd/volumesnapshotclasses.snapshot.storage.k8s.io --timeout=60s
 
 for values in "" "$chart"/ci/*.yaml; do
   echo "== dry run: ${values:-default values}"
-  "$helm" template juke "$chart" --namespace juke ${values:+-f "$values"} >"$dir/rendered.yaml"
+  "$helm" template juke "$chart" --namespace juke ${values:+-f "$values"} \
+    --api-versions snapshot.storage.k8s.io/v1/VolumeSnapshotClass >"$dir/rendered.yaml"
   kubectl apply --dry-run=server --namespace juke -f "$dir/rendered.yaml"
 done
 
