@@ -49,7 +49,9 @@ for access in mount block; do
   fi
 done
 if ((status)); then
-  echo "== driver log (last 100 lines)"
+  echo "== driver log (first 20 and last 100 lines)"
+  head -n 20 "$work/driver.log"
+  echo "..."
   tail -n 100 "$work/driver.log"
 fi
 # Nothing may be left mounted or attached.
