@@ -107,18 +107,36 @@ lease_holder() {
 # $agent_pid.
 attach_volume() {
   local log=$dir/attach-$1-$2.log
+  : >"$log"
   setsid "$build/src/cli/juke" --etcd="$JUKE_ETCD" volume attach "$1" \
     --node="$2" --state-dir="$dir/run-$2" >"$log" 2>&1 </dev/null &
   agent_pid=$!
   device=
   local i
   for ((i = 0; i < 300; i++)); do
-    device=$(awk '/^device:/ {print $2}' "$log")
+    device=$(awk '/^device:/ {print $2}' "$log" || true)
     [[ -n $device ]] && return 0
     kill -0 "$agent_pid" 2>/dev/null || break
     sleep 0.1
   done
   fail "volume $1 did not attach on $2"
+}
+
+# Stops an attach agent still running (a test that failed midway), and
+# unmounts whatever it left under $dir, so that $dir can be removed.
+stop_agent() {
+  local i mnt
+  if [[ -n ${agent_pid:-} ]] && kill -0 "$agent_pid" 2>/dev/null; then
+    kill -TERM "$agent_pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$agent_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$agent_pid" 2>/dev/null || true
+  fi
+  for mnt in $(awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$mnt" 2>/dev/null || true
+  done
 }
 
 detach_volume() {

@@ -15,6 +15,7 @@ dir=$(mktemp -d /tmp/juke-operator.XXXXXX)
 cleanup() {
   local f
   for f in "$dir"/*.pid; do [[ -f $f ]] && stop_operator "$(basename "$f" .pid)"; done
+  stop_agent
   kube_down
   "$root/scripts/local-pool" down --purge --dir "$dir/pool" >/dev/null 2>&1 || true
   rm -rf "$dir"
