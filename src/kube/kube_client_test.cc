@@ -50,6 +50,16 @@ TEST(KubeTimeTest, Formats) {
   EXPECT_EQ(KubeTime(t), "2025-12-04T00:00:00Z");
 }
 
+TEST(KubeTimeTest, ParsesWhatItFormats) {
+  absl::Time t = absl::FromUnixMicros(1764806400123456);
+  EXPECT_EQ(*ParseKubeTime(KubeMicroTime(t)), t);
+  EXPECT_EQ(*ParseKubeTime(KubeTime(t)), absl::FromUnixSeconds(1764806400));
+  EXPECT_EQ(*ParseKubeTime("2025-12-04T01:00:00+01:00"),
+            absl::FromUnixSeconds(1764806400));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseKubeTime("").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseKubeTime("yesterday").status()));
+}
+
 TEST(MetadataStringTest, ReadsOrIsEmpty) {
   nlohmann::json o = {{"metadata", {{"name", "n1"}, {"generation", 3}}}};
   EXPECT_EQ(MetadataString(o, "name"), "n1");

@@ -27,6 +27,16 @@ std::string KubeTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
+absl::StatusOr<absl::Time> ParseKubeTime(absl::string_view text) {
+  absl::Time t;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an RFC 3339 time: \"", text, "\": ", error));
+  }
+  return t;
+}
+
 LeaseLock::LeaseLock(KubeClient* client, std::string lease_namespace,
                      std::string name, std::string identity)
     : LeaseLock(client, std::move(lease_namespace), std::move(name),

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 #include "src/kube/kube_client.h"
@@ -77,5 +78,8 @@ class LeaseLock {
 std::string KubeMicroTime(absl::Time t);
 // RFC 3339 with seconds, as Kubernetes' Time.
 std::string KubeTime(absl::Time t);
+// Reads a Kubernetes Time or MicroTime (any RFC 3339 time); InvalidArgument
+// for anything else.
+absl::StatusOr<absl::Time> ParseKubeTime(absl::string_view text);
 
 }  // namespace juke

@@ -25,8 +25,21 @@ MemberRecord Desired(const MembershipInput& in, const NodeInfo& node) {
                                              : MemberState::kActive;
   if (!node.ready) {
     auto since = in.not_ready_since.find(node.name);
+    const absl::Duration not_ready = since == in.not_ready_since.end()
+                                         ? absl::ZeroDuration()
+                                         : in.now - since->second;
     m.down = since != in.not_ready_since.end() &&
-             in.now - since->second >= in.not_ready_grace;
+             not_ready >= in.not_ready_grace;
+    if (m.down && m.state == MemberState::kActive &&
+        in.down_out_after > absl::ZeroDuration() &&
+        not_ready >= in.not_ready_grace + in.down_out_after) {
+      m.state = MemberState::kDraining;
+      m.reason = absl::StrCat("Node NotReady for longer than ",
+                              absl::FormatDuration(in.not_ready_grace +
+                                                   in.down_out_after),
+                              "; its data is copied from other replicas");
+      return m;
+    }
   }
   if (m.down) {
     m.reason = "Node NotReady for longer than the grace period";
@@ -75,7 +88,14 @@ MembershipPlan PlanMembership(const MembershipInput& in) {
                              true}
               : PlannedEvent{node.name, "HostUp", "Node Ready again", false});
     }
-    if (old.state != want.state) {
+    if (old.state != want.state && want.down &&
+        want.state == MemberState::kDraining) {
+      plan.events.push_back(
+          {node.name, "DownOut",
+           absl::StrCat(want.reason,
+                        ": its disks are out of the pool until it is Ready"),
+           true});
+    } else if (old.state != want.state) {
       plan.events.push_back(
           want.state == MemberState::kDraining
               ? PlannedEvent{node.name, "Draining",

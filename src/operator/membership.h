@@ -18,7 +18,9 @@
 // - every Node of the cluster is a member host of the pool, named like the
 //   Node, in the cluster's failure domain, with its Node's
 //   topology.kubernetes.io/region and zone (or the cluster's defaults);
-// - a Node NotReady for the grace period is marked down;
+// - a Node NotReady for the grace period is marked down; still NotReady
+//   `down_out_after` later, its disks go out too, so that its data is copied
+//   again from the other replicas (it comes back in once Ready);
 // - a Node whose JukeNode says draining is draining: its disks go out and
 //   their data moves away;
 // - a member of this cluster whose Node is gone is leaving: its disks go
@@ -33,6 +35,9 @@ struct NodeInfo {
   std::string name;
   std::string uid;
   bool ready = false;
+  // When its Ready condition last changed, as the Node says; InfinitePast
+  // when it does not say.
+  absl::Time ready_changed = absl::InfinitePast();
   std::string region;  // topology.kubernetes.io/region, if labelled.
   std::string zone;    // topology.kubernetes.io/zone, if labelled.
 };
@@ -68,6 +73,9 @@ struct MembershipInput {
   std::map<std::string, absl::Time> not_ready_since;
   absl::Time now;
   absl::Duration not_ready_grace;
+  // How long after being marked down a NotReady Node's disks go out; 0:
+  // never (they go out only when the Node drains or is deleted).
+  absl::Duration down_out_after = absl::ZeroDuration();
   // The pool as etcd holds it.
   Members members;
   std::vector<HostStatus> hosts;

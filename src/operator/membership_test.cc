@@ -1,6 +1,7 @@
 #include "src/operator/membership.h"
 
 #include <algorithm>
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -83,6 +84,53 @@ TEST(PlanMembershipTest, NotReadyIsDownOnlyAfterTheGracePeriod) {
   ASSERT_NE(Put(back, "n1"), nullptr);
   EXPECT_FALSE(Put(back, "n1")->down);
   EXPECT_TRUE(HasEvent(back, "HostUp"));
+}
+
+TEST(PlanMembershipTest, DownPastDownOutAfterGoesOutUntilReady) {
+  MembershipInput in = Input();
+  in.down_out_after = absl::Minutes(10);
+  in.nodes = {Node("n1", false)};
+  in.not_ready_since["n1"] = kNow - absl::Minutes(12) + absl::Seconds(1);
+  MembershipPlan down = PlanMembership(in);
+  ASSERT_NE(Put(down, "n1"), nullptr);
+  EXPECT_TRUE(Put(down, "n1")->down);
+  EXPECT_EQ(Put(down, "n1")->state, MemberState::kActive);
+  in.members["n1"] = *Put(down, "n1");
+
+  // Grace (2 min) plus down_out_after (10 min) have passed.
+  in.not_ready_since["n1"] = kNow - absl::Minutes(12);
+  MembershipPlan out = PlanMembership(in);
+  ASSERT_NE(Put(out, "n1"), nullptr);
+  EXPECT_TRUE(Put(out, "n1")->down);
+  EXPECT_EQ(Put(out, "n1")->state, MemberState::kDraining);
+  EXPECT_NE(Put(out, "n1")->reason.find("12m"), std::string::npos)
+      << Put(out, "n1")->reason;
+  EXPECT_TRUE(HasEvent(out, "DownOut"));
+  EXPECT_FALSE(HasEvent(out, "Draining"));
+  in.members["n1"] = *Put(out, "n1");
+  EXPECT_TRUE(PlanMembership(in).put.empty());  // Stable.
+  // Out is not leaving: the host stays a member while nothing uses it.
+  EXPECT_TRUE(PlanMembership(in).remove.empty());
+
+  // Ready again: up and in.
+  in.nodes = {Node("n1", true)};
+  in.not_ready_since.clear();
+  MembershipPlan back = PlanMembership(in);
+  ASSERT_NE(Put(back, "n1"), nullptr);
+  EXPECT_FALSE(Put(back, "n1")->down);
+  EXPECT_EQ(Put(back, "n1")->state, MemberState::kActive);
+  EXPECT_TRUE(HasEvent(back, "HostUp"));
+  EXPECT_TRUE(HasEvent(back, "Active"));
+}
+
+TEST(PlanMembershipTest, DownOutAfterZeroNeverTakesDisksOut) {
+  MembershipInput in = Input();
+  in.nodes = {Node("n1", false)};
+  in.not_ready_since["n1"] = kNow - absl::Hours(24 * 30);
+  MembershipPlan plan = PlanMembership(in);
+  ASSERT_NE(Put(plan, "n1"), nullptr);
+  EXPECT_TRUE(Put(plan, "n1")->down);
+  EXPECT_EQ(Put(plan, "n1")->state, MemberState::kActive);
 }
 
 TEST(PlanMembershipTest, DrainingAndBack) {

@@ -1,5 +1,6 @@
 #include "src/operator/operator.h"
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -51,6 +52,9 @@ NodeInfo ToNodeInfo(const Json& node) {
   for (const Json& c : status.value("conditions", Json::array())) {
     if (c.value("type", "") == "Ready") {
       n.ready = c.value("status", "") == "True";
+      absl::StatusOr<absl::Time> changed =
+          ParseKubeTime(c.value("lastTransitionTime", ""));
+      if (changed.ok()) n.ready_changed = *changed;
     }
   }
   return n;
@@ -180,8 +184,12 @@ void Operator::TrackReadiness(const std::vector<NodeInfo>& nodes,
   std::map<std::string, absl::Time> since;
   for (const NodeInfo& n : nodes) {
     if (n.ready) continue;
+    // Since the Node says it turned NotReady, so that a restarted or newly
+    // elected operator does not start counting again; never later than
+    // this operator first saw it NotReady, nor in this clock's future.
     auto it = not_ready_since_.find(n.name);
-    since[n.name] = it == not_ready_since_.end() ? now : it->second;
+    absl::Time seen = it == not_ready_since_.end() ? now : it->second;
+    since[n.name] = std::min(seen, n.ready_changed);
   }
   not_ready_since_ = std::move(since);
 }
@@ -232,6 +240,7 @@ absl::Status Operator::Reconcile() {
   TrackReadiness(in.nodes, in.now);
   in.not_ready_since = not_ready_since_;
   in.not_ready_grace = options_.not_ready_grace;
+  in.down_out_after = options_.down_out_after;
 
   JUKE_ASSIGN_OR_RETURN(in.members, LoadMembers(*etcd_));
   JUKE_ASSIGN_OR_RETURN(in.hosts, ListHosts(*etcd_));

@@ -41,6 +41,8 @@ struct OperatorOptions {
   std::string identity;
   LeaseLock::Options lease;
   absl::Duration not_ready_grace = absl::Minutes(2);
+  // How long a Node may stay down before its disks go out (0: never).
+  absl::Duration down_out_after = absl::Minutes(30);
   // How often to reconcile without a change in Kubernetes: the pool in
   // etcd changes too (hosts, data moving away).
   absl::Duration resync = absl::Seconds(10);

@@ -47,6 +47,11 @@ ABSL_FLAG(absl::Duration, retry_period, absl::Seconds(2),
 ABSL_FLAG(absl::Duration, not_ready_grace, absl::Minutes(2),
           "How long a Node may stay NotReady before its host is marked down "
           "and volumes stop using it.");
+ABSL_FLAG(absl::Duration, down_out_after, absl::Minutes(30),
+          "How long a host may stay down (its Node NotReady past "
+          "--not_ready_grace) before its disks go out of the pool and its "
+          "data is copied again from the other replicas; 0 never takes them "
+          "out. They come back in when the Node is Ready.");
 ABSL_FLAG(absl::Duration, resync, absl::Seconds(10),
           "How often to reconcile without a change in Kubernetes (the pool "
           "changes in etcd too).");
@@ -80,8 +85,9 @@ int main(int argc, char** argv) {
       "  juke-operator --cluster_resource=juke --namespace=juke-system\n"
       "\n"
       "Every Node becomes a host of the pool in this cluster's failure "
-      "domain;\na Node NotReady past --not_ready_grace is marked down; a "
-      "JukeNode with\nspec.draining moves its node's data away; a deleted "
+      "domain;\na Node NotReady past --not_ready_grace is marked down, and "
+      "past\n--down_out_after too its data is copied elsewhere; a JukeNode "
+      "with\nspec.draining moves its node's data away; a deleted "
       "Node leaves the pool\nonce no volume depends on it. Replicas elect a "
       "leader with a Lease.\ndocs/operator.md has the details. SIGTERM stops "
       "it.");
@@ -111,6 +117,7 @@ int main(int argc, char** argv) {
   o.lease.renew_deadline = absl::GetFlag(FLAGS_renew_deadline);
   o.lease.retry_period = absl::GetFlag(FLAGS_retry_period);
   o.not_ready_grace = absl::GetFlag(FLAGS_not_ready_grace);
+  o.down_out_after = absl::GetFlag(FLAGS_down_out_after);
   o.resync = absl::GetFlag(FLAGS_resync);
   o.watch_timeout = absl::GetFlag(FLAGS_watch_timeout);
   if (o.lease.renew_deadline >= o.lease.lease_duration ||
@@ -120,10 +127,11 @@ int main(int argc, char** argv) {
         "need 0 < --retry_period < --renew_deadline < --lease_duration");
   }
   if (o.resync <= absl::ZeroDuration() || o.watch_timeout < absl::Seconds(1) ||
-      o.not_ready_grace < absl::ZeroDuration()) {
+      o.not_ready_grace < absl::ZeroDuration() ||
+      o.down_out_after < absl::ZeroDuration()) {
     return Usage(
-        "--resync must be positive, --watch_timeout at least 1s and "
-        "--not_ready_grace not negative");
+        "--resync must be positive, --watch_timeout at least 1s, and "
+        "--not_ready_grace and --down_out_after not negative");
   }
 
   juke::Logger log = juke::GetLogger("operator");

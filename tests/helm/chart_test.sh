@@ -55,5 +55,6 @@ refuse "failureDomain" --set storageClass.failureDomain=rack
 refuse "endpoints" --set etcd.bundled=false
 refuse "disks" --set 'storage.disks={relative/path}'
 refuse "notReadyGrace" --set operator.notReadyGrace=soon
+refuse "downOutAfter" --set operator.downOutAfter=-1m
 refuse "additional properties" --set storage.diskz=x
 echo "chart_test: chart lints, renders and refuses bad values"

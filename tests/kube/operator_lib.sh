@@ -83,12 +83,14 @@ YAML
 # Starts an operator named $1 against $KUBECONFIG; its pid goes to
 # $dir/$1.pid, its log to $dir/$1.log.
 start_operator() {
+  local name=$1
+  shift
   "$build/src/operator/juke-operator" --kubeconfig="$KUBECONFIG" \
-    --namespace=juke-system --identity="$1" --not_ready_grace=3s \
+    --namespace=juke-system --identity="$name" --not_ready_grace=3s \
     --resync=1s --lease_duration=4s --renew_deadline=3s --retry_period=1s \
-    --watch_timeout=${WATCH_TIMEOUT:-5s} --log_levels=info,kube=debug \
-    >>"$dir/$1.log" 2>&1 &
-  echo $! >"$dir/$1.pid"
+    --watch_timeout=${WATCH_TIMEOUT:-5s} --log_levels=info,kube=debug "$@" \
+    >>"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
 }
 
 stop_operator() {

@@ -123,4 +123,35 @@ stop_operator op-1 -KILL
 wait_until 30 "op-2 holds the lease" lease_held_by op-2
 add_node h6 us-east-1c us-east
 wait_until 30 "member h6 written by op-2" member_says h6 'm["state"] == "active"'
+
+step "A host down past --down_out_after goes out; its chunks are copied again from the other replicas"
+"$root/scripts/local-pool" start h4 --dir "$dir/pool" >/dev/null
+wait_until 60 "h4's disks in the map" map_says 'len(host("h4")) == 2 and all(d["in"] and d["up"] for d in host("h4"))'
+# Settled: no move left, and h1 and h2 dropped the copies h4 took over.
+moved_onto_h4() {
+  etcd_get /juke/v1/volumes/vol-a | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(1 if r.get("movingToEpoch") or r.get("leavingEpoch") else 0)' &&
+    host_has_chunks h4 && (($(host_chunks h1) + $(host_chunks h2) < 32))
+}
+wait_until 120 "vol-a moved some chunks onto h4 and settled" moved_onto_h4
+stop_operator op-2
+start_operator op-3 --down_out_after=3s
+"$root/scripts/local-pool" kill h4 --dir "$dir/pool" >/dev/null
+set_ready h4 False
+wait_until 30 "h4 down" member_says h4 'm["down"] and m["state"] == "active"'
+wait_until 30 "h4 out after down_out_after" member_says h4 'm["down"] and m["state"] == "draining"'
+wait_until 20 "h4's disks down and out" map_says 'not any(d["up"] or d["in"] for d in host("h4"))'
+wait_until 20 "a DownOut event" event_seen DownOut
+# vol-a has 16 chunks and 2 replicas; with h4 out, h1 and h2 hold all 32.
+both_hold_all() { [[ $(host_chunks h1) == 16 && $(host_chunks h2) == 16 ]]; }
+wait_until 120 "h1 and h2 each hold every chunk of vol-a" both_hold_all
+attach_volume vol-a h1
+cmp <(head -c 64M "$device") "$dir/data" || fail "vol-a's data changed after h4 went out"
+detach_volume vol-a h1
+set_ready h4 True
+"$root/scripts/local-pool" start h4 --dir "$dir/pool" >/dev/null
+wait_until 30 "h4 back up and in" member_says h4 'not m["down"] and m["state"] == "active"'
+wait_until 30 "h4's disks up and in" map_says 'all(d["up"] and d["in"] for d in host("h4"))'
 echo "operator_test: passed"
