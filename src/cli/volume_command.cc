@@ -267,6 +267,7 @@ int Recover(const VolumeOptions& o, EtcdClient* etcd, VolumeCatalog* catalog,
   out << "volume " << o.id << ": every written replica is current\n";
 
   // Then the move to the current map's placement, if one is due.
+  std::string last_line;
   while (true) {
     absl::StatusOr<ClusterMap> map = RefreshMap(*etcd);
     if (!map.ok()) return Fail(err, map.status().ToString());
@@ -274,8 +275,16 @@ int Recover(const VolumeOptions& o, EtcdClient* etcd, VolumeCatalog* catalog,
         catalog, &clients, *map, o.id, nullptr, &limiter, absl::Seconds(10));
     if (!p.ok()) return Fail(err, p.status().ToString());
     std::string line = DescribeMove(*p);
-    if (!line.empty()) out << "recover " << o.id << ": " << line << std::endl;
+    if (!line.empty() && line != last_line) {
+      out << "recover " << o.id << ": " << line << std::endl;
+    }
+    last_line = line;
     if (p->phase.empty() || p->phase == "done") break;
+    if (p->left_to_writer) {
+      // Its writer moves it; follow the phases until it is done.
+      absl::SleepFor(absl::Seconds(1));
+      continue;
+    }
     if (p->waiting > 0) {
       return Fail(err, absl::StrCat("the move cannot go on now: ", p->reason,
                                     "; try again later"));

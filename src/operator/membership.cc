@@ -28,16 +28,16 @@ MemberRecord Desired(const MembershipInput& in, const NodeInfo& node) {
     const absl::Duration not_ready = since == in.not_ready_since.end()
                                          ? absl::ZeroDuration()
                                          : in.now - since->second;
-    m.down = since != in.not_ready_since.end() &&
-             not_ready >= in.not_ready_grace;
+    m.down =
+        since != in.not_ready_since.end() && not_ready >= in.not_ready_grace;
     if (m.down && m.state == MemberState::kActive &&
         in.down_out_after > absl::ZeroDuration() &&
         not_ready >= in.not_ready_grace + in.down_out_after) {
       m.state = MemberState::kDraining;
-      m.reason = absl::StrCat("Node NotReady for longer than ",
-                              absl::FormatDuration(in.not_ready_grace +
-                                                   in.down_out_after),
-                              "; its data is copied from other replicas");
+      m.reason = absl::StrCat(
+          "Node NotReady for longer than ",
+          absl::FormatDuration(in.not_ready_grace + in.down_out_after),
+          "; its data is copied from other replicas");
       return m;
     }
   }

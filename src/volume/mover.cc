@@ -433,7 +433,11 @@ absl::StatusOr<MoveProgress> MoveVolume(
     } else if (held) {
       // Its writer moves it.
       if (r.moving_to_epoch != 0 || r.leaving_epoch != 0) {
-        progress.phase = r.moving_to_epoch != 0 ? "copying" : "dropping";
+        const bool copying = r.moving_to_epoch != 0;
+        progress.phase = copying ? "copying" : "dropping";
+        progress.from_epoch = copying ? r.placement_epoch : r.leaving_epoch;
+        progress.to_epoch = copying ? r.moving_to_epoch : r.placement_epoch;
+        progress.left_to_writer = true;
         progress.reason = absl::StrCat("attached on ", r.attachment->node,
                                        "; its writer moves it");
       }

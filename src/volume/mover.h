@@ -88,6 +88,9 @@ struct MoveProgress {
   uint64_t waiting = 0;  // copies or deletes left for a later pass
   uint64_t bytes = 0;    // bytes copied
   std::string reason;    // why something waits, for the log and the CLI
+  // The volume is attached read-write elsewhere: its writer moves it, and
+  // this pass only reported the phase its record shows.
+  bool left_to_writer = false;
 };
 
 // One pass of the volume's move, if one is due: starts a move when the

@@ -409,21 +409,31 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
 }
 
 absl::StatusOr<MoveProgress> VolumeClient::Move(RateLimiter* limiter) {
-  JUKE_RETURN_IF_ERROR(CheckNotFenced());
-  const uint64_t generation = generation_.load();
-  absl::StatusOr<MoveProgress> progress =
-      MoveVolume(catalog_, clients_, *Live(), record_.id, this, limiter,
-                 options_.rpc_timeout);
-  // A snapshot's barrier fenced this writer: the next pass goes on with
-  // its new generation.
-  if (absl::IsFailedPrecondition(progress.status()) &&
-      (absl::StrContains(progress.status().message(), "fenced") ||
-       absl::StrContains(progress.status().message(), "no longer attached")) &&
-      !ResumeAfterFence(generation)) {
-    absl::MutexLock lock(&mu_);
-    fenced_ = true;
+  for (int attempt = 0;; ++attempt) {
+    JUKE_RETURN_IF_ERROR(CheckNotFenced());
+    const uint64_t generation = generation_.load();
+    absl::StatusOr<MoveProgress> progress =
+        MoveVolume(catalog_, clients_, *Live(), record_.id, this, limiter,
+                   options_.rpc_timeout);
+    const bool fenced =
+        absl::IsFailedPrecondition(progress.status()) &&
+        (absl::StrContains(progress.status().message(), "fenced") ||
+         absl::StrContains(progress.status().message(), "no longer attached"));
+    if (!fenced) return progress;
+    // A snapshot's barrier fenced this writer: go on with its new
+    // generation. Anything else took the volume away for good.
+    if (!ResumeAfterFence(generation)) {
+      absl::MutexLock lock(&mu_);
+      fenced_ = true;
+      return progress;
+    }
+    if (attempt == 2) {
+      return absl::AbortedError(absl::StrCat(
+          "move of volume ", record_.id,
+          " was held by snapshots three times in a row; the next pass goes "
+          "on"));
+    }
   }
-  return progress;
 }
 
 absl::Status VolumeClient::WithChunkHeld(uint64_t chunk,

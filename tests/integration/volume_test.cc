@@ -27,6 +27,7 @@
 #include "src/model/placement.h"
 #include "src/volume/mover.h"
 #include "src/volume/recovery.h"
+#include "src/volume/snapshots.h"
 #include "src/volume/volume_catalog.h"
 #include "src/volume/volume_client.h"
 
@@ -605,6 +606,45 @@ TEST_F(VolumeTest, WriterMovesItsVolumeWhileWriting) {
   std::vector<uint8_t> back(data.size());
   ASSERT_TRUE(client->Read(0, back).ok());
   EXPECT_TRUE(back == data);
+}
+
+// A snapshot raises the volume's generation behind its barrier; a writer
+// that writes nothing meanwhile learns it only from its next move, which
+// must go on with a renewed generation rather than stop as fenced.
+TEST_F(VolumeTest, WriterMovesItsVolumeAfterASnapshotFencedIt) {
+  constexpr uint64_t kChunks = 4;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-sm", kChunks * kChunk)).ok());
+  std::vector<uint8_t> data = Random(kChunks * kChunk, 31);
+  auto client = AttachWriter("vol-sm", "h1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Write(0, data).ok());
+  const uint64_t before_snapshot = client->generation();
+
+  auto snapshot = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_,
+                                 "snap-sm", "vol-sm");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+
+  ClusterMap before = Map();
+  std::string out = DiskHolding(before, "vol-sm", kChunks);
+  ASSERT_TRUE(SetDiskIn(pool_->client(), out, false).ok());
+  ClusterMap after = Map();
+  client->UpdateLiveMap(after);
+  RateLimiter paced(64ull << 20);
+  MoveProgress progress;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (progress.phase != "done" && absl::Now() < deadline) {
+    auto p = client->Move(&paced);
+    ASSERT_TRUE(p.ok()) << p.status();
+    progress = *p;
+  }
+  EXPECT_EQ(progress.phase, "done") << progress.reason;
+  EXPECT_GT(client->generation(), before_snapshot);
+  EXPECT_TRUE(ChunksOn(&clients_, after, out, "vol-sm").empty());
+  ExpectReplicasHold("vol-sm", kChunks, data);
+  // The writer still writes.
+  std::vector<uint8_t> piece = Random(65536, 32);
+  ASSERT_TRUE(client->Write(0, piece).ok());
+  EXPECT_TRUE(DeleteSnapshot(&pool_->client(), &clients_, "snap-sm").ok());
 }
 
 TEST_F(VolumeTest, WriterChangesItsReplicaCountWhileWriting) {
