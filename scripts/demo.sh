@@ -134,7 +134,7 @@ head -c $((24 << 20)) /dev/urandom >"$mnt/written-while-h3-down.bin"
 sync
 (cd "$mnt" && sha256sum written-while-h3-down.bin) >>"$dir/sums"
 echo "the write was acknowledged by h1 and h2; h3's replicas are marked stale:"
-juke volume status demo | sed -n '3,6p'
+juke volume status demo
 
 say "Restarting h3: recovery copies what it missed, then clears the marks"
 pool start h3
@@ -153,5 +153,9 @@ detach h2
 
 say "Done"
 echo "The volume moved between hosts and lived through a daemon crash without losing a byte."
-echo "Logs: $dir/h*/storaged.log (daemons), $dir/attach-*.log (attach agents)."
-if ((keep)); then echo "The pool is still running; stop it with: scripts/local-pool down --dir $dir --purge"; fi
+if ((keep)); then
+  echo "Logs: $dir/h*/storaged.log (daemons), $dir/attach-*.log (attach agents)."
+  echo "The pool is still running; stop it with: scripts/local-pool down --dir $dir --purge"
+else
+  echo "The pool and its logs are removed now; scripts/demo.sh --keep keeps them."
+fi

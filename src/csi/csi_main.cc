@@ -12,11 +12,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 
 #include "src/common/etcd_client.h"
+#include "src/common/flags_usage.h"
 #include "src/common/logging.h"
 #include "src/common/signals.h"
 #include "src/csi/call_log.h"
@@ -55,7 +55,7 @@ int Usage(const std::string& message) {
 
 int main(int argc, char** argv) {
   juke::BlockTerminationSignals();
-  absl::SetProgramUsageMessage(
+  juke::SetFlagsUsage(
       "the Juke CSI driver: volumes from the Juke pool for Kubernetes.\n"
       "\n"
       "  juke-csi --mode=controller --endpoint=unix:///csi/csi.sock \\\n"

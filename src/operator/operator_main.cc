@@ -11,10 +11,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
+#include "src/common/flags_usage.h"
 #include "src/common/logging.h"
 #include "src/common/signals.h"
 #include "src/kube/kube_client.h"
@@ -78,7 +78,7 @@ std::string DefaultIdentity() {
 
 int main(int argc, char** argv) {
   juke::BlockTerminationSignals();
-  absl::SetProgramUsageMessage(
+  juke::SetFlagsUsage(
       "the Juke operator: makes one Kubernetes cluster's Nodes members of "
       "the Juke pool.\n"
       "\n"

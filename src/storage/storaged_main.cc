@@ -7,8 +7,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 
+#include "src/common/flags_usage.h"
 #include "src/common/logging.h"
 #include "src/common/signals.h"
 #include "src/storage/daemon_config.h"
@@ -75,7 +75,7 @@ juke::storage::DaemonConfig ConfigFromFlags() {
 
 int main(int argc, char** argv) {
   juke::BlockTerminationSignals();
-  absl::SetProgramUsageMessage(
+  juke::SetFlagsUsage(
       "the Juke storage daemon: pools this host's disks into the Juke pool.\n"
       "\n"
       "  juke-storaged --host_id=node-1 --disks=/srv/juke/d0,/srv/juke/d1 \\\n"
