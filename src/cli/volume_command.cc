@@ -195,6 +195,10 @@ int Attach(const VolumeOptions& o, EtcdClient* etcd, std::ostream& out,
     out << "detached volume " << o.id << " from " << o.node << std::endl;
     break;
   }
+  volume->reset();
+  // The volume's directory, once the attachment's own is gone; kept if
+  // anything is left in it.
+  rmdir(dir.c_str());
   unlink(LockPath(o).c_str());
   close(lock);
   return code;
