@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -352,6 +355,7 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
   }
 
   std::vector<MapDisk> disks;
+  std::map<std::string, std::string, std::less<>> path;  // by disk id
   for (const auto& [disk_id, o] : owner) {
     const HostRecord& r = o.host->record;
     MapDisk d;
@@ -362,6 +366,7 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     if (d.labels.host.empty()) d.labels.host = r.host_id;
     d.weight = WeightFromCapacity(o.disk->capacity_bytes);
     d.up = o.host->up && o.disk->state != kDiskFailed;
+    path[disk_id] = o.disk->path;
     disks.push_back(std::move(d));
   }
 
@@ -377,7 +382,9 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     }
   }
 
-  // Then what the host's Kubernetes cluster says about it.
+  // Then what the host's Kubernetes cluster says about it. A disk its
+  // JukeNode does not list is out.
+  std::set<std::string, std::less<>> unlisted;
   for (MapDisk& d : disks) {
     auto m = members.find(d.host_id);
     if (m == members.end()) continue;
@@ -386,6 +393,18 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     if (!member.region.empty()) d.labels.region = member.region;
     if (!member.zone.empty()) d.labels.zone = member.zone;
     if (member.down) d.up = false;
+    if (member.disks.has_value()) {
+      auto p = path.find(d.disk_id);
+      const MemberDisk* listed = nullptr;
+      for (const MemberDisk& md : *member.disks) {
+        if (p != path.end() && md.path == p->second) listed = &md;
+      }
+      if (listed == nullptr) {
+        unlisted.insert(d.disk_id);
+      } else if (listed->weight.has_value()) {
+        d.weight = *listed->weight;
+      }
+    }
   }
 
   // The admin's word comes last; a draining or leaving member is out too.
@@ -396,7 +415,7 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
                                m->second.state == MemberState::kLeaving);
     auto o = overrides.find(d.disk_id);
     const DiskOverride* over = o == overrides.end() ? nullptr : &o->second;
-    d.in = !leaving &&
+    d.in = !leaving && unlisted.count(d.disk_id) == 0 &&
            (over == nullptr || (over->in.value_or(true) && !over->removed));
     if (over != nullptr && over->weight.has_value()) d.weight = *over->weight;
   }

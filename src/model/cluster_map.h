@@ -152,7 +152,9 @@ double WeightFromCapacity(uint64_t capacity_bytes);
 //
 // - a host with a member record (member.h) takes the record's cluster,
 //   and its region and zone where set; its disks are down while the
-//   member is marked down, and out while it is draining or leaving.
+//   member is marked down, and out while it is draining or leaving; when
+//   the record lists disks, the host's disks at other paths are out, and
+//   a listed disk with a weight takes it (an override's weight still wins).
 //
 // InvalidArgument when the result is not a valid map (see Create()).
 absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,

@@ -335,6 +335,43 @@ TEST(BuildMapTest, MembersSetLabelsDownAndOut) {
   EXPECT_TRUE(map->FindDisk("d5")->in);
 }
 
+TEST(BuildMapTest, MemberDiskListKeepsOnlyListedDisksIn) {
+  std::vector<HostStatus> hosts = {
+      Host("h1", true,
+           {DiskRec("d1", 10 * kGiB), DiskRec("d2", 10 * kGiB),
+            DiskRec("d3", 10 * kGiB)}),
+      Host("h2", true, {DiskRec("d4", 10 * kGiB)}),
+  };
+  Members members;
+  members["h1"].host_id = "h1";
+  members["h1"].cluster = "c1";
+  // d1 with its own weight, d2 by capacity, d3 not listed; a path no disk
+  // has changes nothing.
+  members["h1"].disks = std::vector<MemberDisk>{
+      {"/mnt/d1", 4.0}, {"/mnt/d2", std::nullopt}, {"/mnt/none", 1.0}};
+  members["h2"].host_id = "h2";
+  members["h2"].cluster = "c1";
+  members["h2"].disks = std::vector<MemberDisk>{};  // Gives no disk.
+  DiskOverrides overrides;
+  overrides["d2"].weight = 7.0;  // The admin's weight wins.
+  auto map = BuildMap(hosts, overrides, nullptr, members);
+  ASSERT_TRUE(map.ok()) << map.status();
+  EXPECT_TRUE(map->FindDisk("d1")->in);
+  EXPECT_EQ(map->FindDisk("d1")->weight, 4.0);
+  EXPECT_TRUE(map->FindDisk("d2")->in);
+  EXPECT_EQ(map->FindDisk("d2")->weight, 7.0);
+  EXPECT_FALSE(map->FindDisk("d3")->in);
+  EXPECT_TRUE(map->FindDisk("d3")->up);
+  EXPECT_FALSE(map->FindDisk("d4")->in);
+
+  // Without a list, every disk is in.
+  members["h1"].disks.reset();
+  map = BuildMap(hosts, overrides, nullptr, members);
+  ASSERT_TRUE(map.ok()) << map.status();
+  EXPECT_TRUE(map->FindDisk("d3")->in);
+  EXPECT_EQ(map->FindDisk("d1")->weight, 10.0);
+}
+
 TEST(BuildMapTest, DiskListedTwiceGoesToTheLiveHost) {
   std::vector<HostStatus> hosts = {
       Host("a", false, {DiskRec("d1", 10 * kGiB)}),

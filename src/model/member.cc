@@ -67,6 +67,15 @@ absl::StatusOr<std::string> EncodeMember(const MemberRecord& m) {
             {"state", std::string(MemberStateName(m.state))},
             {"down", m.down},
             {"reason", m.reason}};
+  if (m.disks.has_value()) {
+    Json disks = Json::array();
+    for (const MemberDisk& d : *m.disks) {
+      Json disk = {{"path", d.path}};
+      if (d.weight.has_value()) disk["weight"] = *d.weight;
+      disks.push_back(std::move(disk));
+    }
+    j["disks"] = std::move(disks);
+  }
   try {
     return j.dump();
   } catch (const Json::exception&) {
@@ -95,6 +104,29 @@ absl::StatusOr<MemberRecord> DecodeMember(absl::string_view json) {
           "member record: field 'down' is not a boolean");
     }
     m.down = it->get<bool>();
+  }
+  if (auto it = j.find("disks"); it != j.end()) {
+    if (!it->is_array()) {
+      return absl::InvalidArgumentError(
+          "member record: field 'disks' is not an array");
+    }
+    m.disks.emplace();
+    for (const Json& d : *it) {
+      MemberDisk disk;
+      if (!d.is_object()) {
+        return absl::InvalidArgumentError(
+            "member record: a disk is not an object");
+      }
+      JUKE_RETURN_IF_ERROR(ReadString(d, "path", &disk.path));
+      if (auto w = d.find("weight"); w != d.end()) {
+        if (!w->is_number() || w->get<double>() < 0) {
+          return absl::InvalidArgumentError(
+              "member record: a disk's weight is not a number >= 0");
+        }
+        disk.weight = w->get<double>();
+      }
+      m.disks->push_back(std::move(disk));
+    }
   }
   if (m.host_id.empty()) {
     return absl::InvalidArgumentError("member record without a host id");

@@ -2,7 +2,9 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -45,6 +47,14 @@ absl::string_view MemberStateName(MemberState state);
 // InvalidArgument for any other name.
 absl::StatusOr<MemberState> ParseMemberState(absl::string_view name);
 
+// A disk its node's JukeNode lists: the directory, and its share of the data
+// (none: its capacity in GiB, as for any disk).
+struct MemberDisk {
+  std::string path;
+  std::optional<double> weight;
+  bool operator==(const MemberDisk&) const = default;
+};
+
 struct MemberRecord {
   std::string host_id;
   std::string cluster;  // The Kubernetes cluster that the host is a node of.
@@ -55,6 +65,9 @@ struct MemberRecord {
   // whatever its daemon says, and their chunks are served from elsewhere.
   bool down = false;
   std::string reason;  // Why it is in this state, for people.
+  // The disks its node gives, when its JukeNode lists them: the daemon's
+  // other disks are out of the map. None: every disk the daemon serves.
+  std::optional<std::vector<MemberDisk>> disks;
   bool operator==(const MemberRecord&) const = default;
 };
 

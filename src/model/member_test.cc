@@ -14,12 +14,20 @@ TEST(MemberTest, RoundTrips) {
   m.state = MemberState::kDraining;
   m.down = true;
   m.reason = "JukeNode node-1 is draining";
+  m.disks = std::vector<MemberDisk>{{"/mnt/a", std::nullopt}, {"/mnt/b", 2.5}};
   auto json = EncodeMember(m);
   ASSERT_TRUE(json.ok()) << json.status();
   auto back = DecodeMember(*json);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, m);
   EXPECT_EQ(MemberKey("node/1"), "/juke/v1/members/node%2F1");
+
+  // No list and an empty list differ: every disk, and none.
+  m.disks.reset();
+  EXPECT_FALSE(DecodeMember(*EncodeMember(m))->disks.has_value());
+  m.disks.emplace();
+  ASSERT_TRUE(DecodeMember(*EncodeMember(m))->disks.has_value());
+  EXPECT_TRUE(DecodeMember(*EncodeMember(m))->disks->empty());
 }
 
 TEST(MemberTest, StatesByName) {
@@ -44,7 +52,10 @@ TEST(MemberTest, RefusesBadRecords) {
   for (const char* bad :
        {"", "[]", "{", R"({"cluster":"c"})", R"({"hostId":7})",
         R"({"hostId":"h","state":"gone"})", R"({"hostId":"h","zone":[]})",
-        R"({"hostId":"h","down":"yes"})"}) {
+        R"({"hostId":"h","down":"yes"})", R"({"hostId":"h","disks":{}})",
+        R"({"hostId":"h","disks":["/mnt/a"]})",
+        R"({"hostId":"h","disks":[{"path":"/a","weight":-1}]})",
+        R"({"hostId":"h","disks":[{"path":"/a","weight":"x"}]})"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(DecodeMember(bad).status())) << bad;
   }
   MemberRecord m;

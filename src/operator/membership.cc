@@ -1,6 +1,7 @@
 #include "src/operator/membership.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace juke {
 namespace {
@@ -23,6 +24,9 @@ MemberRecord Desired(const MembershipInput& in, const NodeInfo& node) {
   m.zone = node.zone.empty() ? in.cluster.default_zone : node.zone;
   m.state = in.draining.count(node.name) > 0 ? MemberState::kDraining
                                              : MemberState::kActive;
+  if (auto d = in.disks.find(node.name); d != in.disks.end()) {
+    m.disks = d->second;
+  }
   if (!node.ready) {
     auto since = in.not_ready_since.find(node.name);
     const absl::Duration not_ready = since == in.not_ready_since.end()
@@ -87,6 +91,19 @@ MembershipPlan PlanMembership(const MembershipInput& in) {
                              "replicas",
                              true}
               : PlannedEvent{node.name, "HostUp", "Node Ready again", false});
+    }
+    if (old.disks != want.disks) {
+      std::vector<std::string> paths;
+      if (want.disks.has_value()) {
+        for (const MemberDisk& d : *want.disks) paths.push_back(d.path);
+      }
+      plan.events.push_back(
+          {node.name, "DisksChanged",
+           want.disks.has_value()
+               ? absl::StrCat("the node gives the disks its JukeNode lists: ",
+                              paths.empty() ? "none" : absl::StrJoin(paths, ", "))
+               : "the node gives every disk its storage daemon serves",
+           false});
     }
     if (old.state != want.state && want.down &&
         want.state == MemberState::kDraining) {

@@ -23,6 +23,8 @@
 //   again from the other replicas (it comes back in once Ready);
 // - a Node whose JukeNode says draining is draining: its disks go out and
 //   their data moves away;
+// - a Node whose JukeNode lists disks gives those: the member record
+//   carries the list, and the daemon's disks at other paths go out;
 // - a member of this cluster whose Node is gone is leaving: its disks go
 //   out, and once no volume depends on them and its daemon has stopped, the
 //   host is removed from the pool;
@@ -69,6 +71,8 @@ struct MembershipInput {
   std::vector<NodeInfo> nodes;
   // Node names whose JukeNode says draining.
   std::set<std::string> draining;
+  // The disks each JukeNode that lists disks gives, by node name.
+  std::map<std::string, std::vector<MemberDisk>> disks;
   // Since when each NotReady Node has been seen NotReady.
   std::map<std::string, absl::Time> not_ready_since;
   absl::Time now;

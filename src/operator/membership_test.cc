@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -131,6 +132,29 @@ TEST(PlanMembershipTest, DownOutAfterZeroNeverTakesDisksOut) {
   ASSERT_NE(Put(plan, "n1"), nullptr);
   EXPECT_TRUE(Put(plan, "n1")->down);
   EXPECT_EQ(Put(plan, "n1")->state, MemberState::kActive);
+}
+
+TEST(PlanMembershipTest, JukeNodeDiskListGoesIntoTheMember) {
+  MembershipInput in = Input();
+  in.nodes = {Node("n1", true)};
+  in.members["n1"] = *Put(PlanMembership(in), "n1");
+  EXPECT_FALSE(in.members["n1"].disks.has_value());
+
+  in.disks["n1"] = {{"/mnt/a", 2.0}};
+  MembershipPlan listed = PlanMembership(in);
+  ASSERT_NE(Put(listed, "n1"), nullptr);
+  ASSERT_TRUE(Put(listed, "n1")->disks.has_value());
+  EXPECT_EQ(*Put(listed, "n1")->disks,
+            (std::vector<MemberDisk>{{"/mnt/a", 2.0}}));
+  EXPECT_TRUE(HasEvent(listed, "DisksChanged"));
+  in.members["n1"] = *Put(listed, "n1");
+  EXPECT_TRUE(PlanMembership(in).put.empty());
+
+  in.disks.clear();  // The JukeNode no longer lists disks: every disk.
+  MembershipPlan all = PlanMembership(in);
+  ASSERT_NE(Put(all, "n1"), nullptr);
+  EXPECT_FALSE(Put(all, "n1")->disks.has_value());
+  EXPECT_TRUE(HasEvent(all, "DisksChanged"));
 }
 
 TEST(PlanMembershipTest, DrainingAndBack) {

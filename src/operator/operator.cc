@@ -1,6 +1,8 @@
 #include "src/operator/operator.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -40,6 +42,26 @@ std::string Label(const Json& object, const char* key) {
   if (labels == nullptr) return "";
   auto v = labels->find(key);
   return v != labels->end() && v->is_string() ? v->get<std::string>() : "";
+}
+
+// The disks a JukeNode's spec lists; none when it lists none (the node
+// gives every disk its daemon serves). The CRD's schema has checked the
+// paths and weights already.
+std::optional<std::vector<MemberDisk>> ListedDisks(const Json& spec) {
+  auto it = spec.find("disks");
+  if (it == spec.end() || !it->is_array()) return std::nullopt;
+  std::vector<MemberDisk> disks;
+  for (const Json& d : *it) {
+    if (!d.is_object()) continue;
+    MemberDisk disk;
+    disk.path = d.value("path", "");
+    if (disk.path.empty()) continue;
+    if (auto w = d.find("weight"); w != d.end() && w->is_number()) {
+      disk.weight = w->get<double>();
+    }
+    disks.push_back(std::move(disk));
+  }
+  return disks;
 }
 
 NodeInfo ToNodeInfo(const Json& node) {
@@ -235,6 +257,9 @@ absl::Status Operator::Reconcile() {
     if (s.value("draining", false)) {
       in.draining.insert(s.value("nodeName", ""));
     }
+    if (std::optional<std::vector<MemberDisk>> disks = ListedDisks(s)) {
+      in.disks[s.value("nodeName", "")] = *std::move(disks);
+    }
   }
   in.now = absl::Now();
   TrackReadiness(in.nodes, in.now);
@@ -377,6 +402,19 @@ absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
       if (d.in) ++disks_in;
       if (!d.up) ++disks_down;
     }
+    // Listed disks that the node's daemon does not serve.
+    std::vector<std::string> missing;
+    if (std::optional<std::vector<MemberDisk>> listed = ListedDisks(spec)) {
+      std::set<std::string> served;
+      for (const HostStatus& h : in.hosts) {
+        if (h.record.host_id != node) continue;
+        for (const DiskRecord& d : h.record.disks) served.insert(d.path);
+      }
+      for (const MemberDisk& d : *listed) {
+        if (served.count(d.path) == 0) missing.push_back(d.path);
+      }
+    }
+    const bool degraded = disks_down > 0 || !missing.empty();
     auto n = nodes.find(node);
     bool ready =
         n != nodes.end() && n->second->ready && disks > 0 && disks_down == 0;
@@ -406,9 +444,16 @@ absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
                         : moving  ? "data is moving to other hosts"
                                   : "no volume keeps data here",
                         generation, now),
-              Condition(oc, "Degraded", disks_down > 0,
-                        disks_down > 0 ? "DisksDown" : "AllDisksUp",
-                        absl::StrCat(disks_down, " of ", disks, " disks down"),
+              Condition(oc, "Degraded", degraded,
+                        disks_down > 0     ? "DisksDown"
+                        : missing.empty()  ? "AllDisksUp"
+                                           : "DisksMissing",
+                        missing.empty() || disks_down > 0
+                            ? absl::StrCat(disks_down, " of ", disks,
+                                           " disks down")
+                            : absl::StrCat("the storage daemon serves no "
+                                           "disk at ",
+                                           absl::StrJoin(missing, ", ")),
                         generation, now)})}};
     JUKE_RETURN_IF_ERROR(WriteStatus(
         absl::StrCat(kJukeApi, "/jukenodes/", MetadataString(jn, "name")), jn,

@@ -51,6 +51,25 @@ member_says h1 'm["cluster"] == "aws-1" and m["state"] == "active"' || fail "mem
 wait_until 30 "JukeCluster status" kube_field_is jukecluster juke '{.status.hostsUp}' 3
 kubectl get jukecluster juke
 
+step "A JukeNode that lists disks gives only those, with their weights"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: juke.io/v1alpha1
+kind: JukeNode
+metadata: {name: h1}
+spec:
+  nodeName: h1
+  disks: [{path: $dir/pool/h1/disk0, weight: 5}, {path: /mnt/not-there}]
+YAML
+wait_until 30 "h1's disk0 in with weight 5, disk1 out" map_says \
+  'sum(1 for d in host("h1") if d["in"] and d["weight"] == 5) == 1 and
+   sum(1 for d in host("h1") if not d["in"]) == 1'
+member_says h1 'm["disks"][0]["weight"] == 5' || fail "member h1 without its disk list"
+wait_until 20 "JukeNode h1 Degraded: a listed disk is missing" kube_field_is jukenode h1 \
+  '{.status.conditions[?(@.type=="Degraded")].reason}' DisksMissing
+wait_until 20 "a DisksChanged event" event_seen DisksChanged
+kubectl delete jukenode h1 >/dev/null
+wait_until 30 "h1's two disks in again" map_says 'sum(1 for d in host("h1") if d["in"]) == 2'
+
 step "A Node NotReady past the grace period is marked down, then up again"
 set_ready h3 False
 sleep 1
