@@ -100,8 +100,9 @@ MembershipPlan PlanMembership(const MembershipInput& in) {
       plan.events.push_back(
           {node.name, "DisksChanged",
            want.disks.has_value()
-               ? absl::StrCat("the node gives the disks its JukeNode lists: ",
-                              paths.empty() ? "none" : absl::StrJoin(paths, ", "))
+               ? absl::StrCat(
+                     "the node gives the disks its JukeNode lists: ",
+                     paths.empty() ? "none" : absl::StrJoin(paths, ", "))
                : "the node gives every disk its storage daemon serves",
            false});
     }

@@ -444,17 +444,17 @@ absl::Status Operator::UpdateNodeStatuses(const MembershipInput& in,
                         : moving  ? "data is moving to other hosts"
                                   : "no volume keeps data here",
                         generation, now),
-              Condition(oc, "Degraded", degraded,
-                        disks_down > 0     ? "DisksDown"
-                        : missing.empty()  ? "AllDisksUp"
-                                           : "DisksMissing",
-                        missing.empty() || disks_down > 0
-                            ? absl::StrCat(disks_down, " of ", disks,
-                                           " disks down")
-                            : absl::StrCat("the storage daemon serves no "
-                                           "disk at ",
-                                           absl::StrJoin(missing, ", ")),
-                        generation, now)})}};
+              Condition(
+                  oc, "Degraded", degraded,
+                  disks_down > 0    ? "DisksDown"
+                  : missing.empty() ? "AllDisksUp"
+                                    : "DisksMissing",
+                  missing.empty() || disks_down > 0
+                      ? absl::StrCat(disks_down, " of ", disks, " disks down")
+                      : absl::StrCat("the storage daemon serves no "
+                                     "disk at ",
+                                     absl::StrJoin(missing, ", ")),
+                  generation, now)})}};
     JUKE_RETURN_IF_ERROR(WriteStatus(
         absl::StrCat(kJukeApi, "/jukenodes/", MetadataString(jn, "name")), jn,
         status));
