@@ -1,6 +1,8 @@
 #ifndef JUKE_COMMON_FLAGS_USAGE_H_
 #define JUKE_COMMON_FLAGS_USAGE_H_
 
+#include <string>
+
 #include "absl/strings/string_view.h"
 
 namespace juke {
@@ -9,6 +11,13 @@ namespace juke {
 // the program's own main file defines (Abseil's default looks for a file
 // named after the program, which ours are not). Call before parsing.
 void SetFlagsUsage(absl::string_view message);
+
+// The first command-line argument that names a flag no linked code defines
+// (as "--name"), or "" when there is none. Abseil's parser stops the
+// program on such a flag with exit code 1; checking first lets a program
+// refuse it like any other bad configuration. Flags in --flagfile files are
+// left to the parser.
+std::string UnknownFlag(int argc, char** argv);
 
 }  // namespace juke
 

@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
       "      --endpoint=unix:///csi/csi.sock --etcd=10.0.0.1:2379\n"
       "\n"
       "docs/csi.md describes what it offers. SIGTERM stops it.");
+  if (std::string flag = juke::UnknownFlag(argc, argv); !flag.empty()) {
+    return Usage("unknown flag " + flag);
+  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() > 1) {
     return Usage(std::string("unexpected argument '") + args[1] + "'");

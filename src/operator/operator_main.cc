@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
       "Node leaves the pool\nonce no volume depends on it. Replicas elect a "
       "leader with a Lease.\ndocs/operator.md has the details. SIGTERM stops "
       "it.");
+  if (std::string flag = juke::UnknownFlag(argc, argv); !flag.empty()) {
+    return Usage("unknown flag " + flag);
+  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() > 1) {
     return Usage(std::string("unexpected argument '") + args[1] + "'");

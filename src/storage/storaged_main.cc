@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
       "\n"
       "Flags may also come from a file: --flagfile=/etc/juke/storaged.flags,\n"
       "one --flag=value per line. SIGTERM stops the daemon gracefully.");
+  if (std::string flag = juke::UnknownFlag(argc, argv); !flag.empty()) {
+    std::fprintf(stderr, "juke-storaged: unknown flag %s (see --help)\n",
+                 flag.c_str());
+    return 2;
+  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() > 1) {
     std::fprintf(stderr,
