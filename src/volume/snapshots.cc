@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -101,29 +103,55 @@ void AbandonSnapshot(VolumeCatalog* catalog, EtcdClient* etcd,
                 record.id, record.source_volume_id, cleared, chunks, removed);
 }
 
-// The snapshot's record from an earlier call, or a new one in state
-// creating. AlreadyExists when the id is taken by a snapshot of another
-// volume.
+// The snapshot's record from an earlier call, or one in state creating
+// that this call now takes: new, or left by a call that stopped midway
+// longer ago than any taker can still be at work (`stale_after`).
+// AlreadyExists when the id is taken by a snapshot of another volume;
+// Aborted while another call is taking it.
 absl::StatusOr<SnapshotRecord> FindOrStart(VolumeCatalog* catalog,
                                            EtcdClient* etcd,
                                            absl::string_view snapshot_id,
-                                           absl::string_view volume_id) {
-  SnapshotCatalog snapshots(etcd);
+                                           absl::string_view volume_id,
+                                           absl::Duration stale_after) {
+  const std::string key = SnapshotKey(snapshot_id);
   for (int attempt = 0; attempt < 5; ++attempt) {
-    absl::StatusOr<SnapshotRecord> existing = snapshots.Get(snapshot_id);
-    if (existing.ok()) {
-      if (existing->source_volume_id != volume_id) {
+    JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv, etcd->Get(key));
+    const absl::Time now = absl::Now();
+    if (kv.has_value()) {
+      JUKE_ASSIGN_OR_RETURN(SnapshotRecord existing,
+                            DecodeSnapshotRecord(kv->value));
+      if (existing.source_volume_id != volume_id) {
         return absl::AlreadyExistsError(
             absl::StrCat("snapshot ", snapshot_id, " exists, of volume ",
-                         existing->source_volume_id));
+                         existing.source_volume_id));
       }
-      if (existing->state == SnapshotState::kDeleting) {
+      if (existing.state == SnapshotState::kDeleting) {
         return absl::AbortedError(absl::StrCat(
             "snapshot ", snapshot_id, " is being deleted; retry later"));
       }
-      return existing;
+      if (existing.state == SnapshotState::kReady) return existing;
+      // Creating: another call is at it, or one stopped midway.
+      const absl::Time taken = absl::FromUnixSeconds(existing.created_at);
+      if (now - taken < stale_after) {
+        return absl::AbortedError(absl::StrCat(
+            "snapshot ", snapshot_id, " is being taken by another call since ",
+            absl::FormatTime(absl::RFC3339_sec, taken, absl::UTCTimeZone()),
+            "; retry"));
+      }
+      existing.created_at = absl::ToUnixSeconds(now);
+      JUKE_ASSIGN_OR_RETURN(std::string value, EncodeSnapshotRecord(existing));
+      EtcdTxn take;
+      take.IfValue(key, EtcdCompareOp::kEqual, kv->value).ThenPut(key, value);
+      JUKE_ASSIGN_OR_RETURN(EtcdTxnResult taken_over, etcd->Txn(take));
+      if (taken_over.succeeded) {
+        JUKE_LOG_INFO(Log(),
+                      "Taking over a snapshot left midway snapshotID={} "
+                      "volumeID={} epoch={}",
+                      snapshot_id, volume_id, existing.epoch);
+        return existing;
+      }
+      continue;
     }
-    if (!absl::IsNotFound(existing.status())) return existing.status();
 
     JUKE_ASSIGN_OR_RETURN(VolumeRecord source, catalog->Get(volume_id));
     SnapshotRecord record;
@@ -134,11 +162,10 @@ absl::StatusOr<SnapshotRecord> FindOrStart(VolumeCatalog* catalog,
     record.failure_domain = source.failure_domain;
     record.chunk_size = source.chunk_size;
     record.state = SnapshotState::kCreating;
-    record.created_at = absl::ToUnixSeconds(absl::Now());
+    record.created_at = absl::ToUnixSeconds(now);
     JUKE_ASSIGN_OR_RETURN(std::string value, EncodeSnapshotRecord(record));
     EtcdTxn create;
-    create.IfAbsent(SnapshotKey(snapshot_id))
-        .ThenPut(SnapshotKey(snapshot_id), value);
+    create.IfAbsent(key).ThenPut(key, value);
     JUKE_ASSIGN_OR_RETURN(EtcdTxnResult created, etcd->Txn(create));
     if (created.succeeded) return record;
   }
@@ -231,8 +258,12 @@ absl::StatusOr<SnapshotRecord> CreateSnapshot(VolumeCatalog* catalog,
                                               const SnapshotOptions& options) {
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(snapshot_id));
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(volume_id));
-  JUKE_ASSIGN_OR_RETURN(SnapshotRecord record,
-                        FindOrStart(catalog, etcd, snapshot_id, volume_id));
+  // A call still at work may hold the barrier and fence for up to this.
+  const absl::Duration stale_after =
+      options.barrier_hold + options.fence_wait + absl::Seconds(5);
+  JUKE_ASSIGN_OR_RETURN(
+      SnapshotRecord record,
+      FindOrStart(catalog, etcd, snapshot_id, volume_id, stale_after));
   if (record.state == SnapshotState::kReady) return record;
 
   // An earlier attempt that stopped midway may have left chunks at its

@@ -52,7 +52,10 @@ class SnapshotCatalog {
 // exists already with that source (AlreadyExists with another source).
 // NotFound for an unknown volume; Unavailable while the volume moves
 // between disks, another snapshot of it is being taken, or a daemon
-// cannot be reached (nothing is left behind then; call again).
+// cannot be reached (nothing is left behind then; call again); Aborted
+// while another call takes this snapshot. A call that stopped midway (its
+// process died) leaves the snapshot creating; a call more than
+// barrier_hold + fence_wait later takes it over.
 absl::StatusOr<SnapshotRecord> CreateSnapshot(
     VolumeCatalog* catalog, EtcdClient* etcd, ChunkClientPool* clients,
     absl::string_view snapshot_id, absl::string_view volume_id,

@@ -647,6 +647,75 @@ TEST_F(VolumeTest, WriterMovesItsVolumeAfterASnapshotFencedIt) {
   EXPECT_TRUE(DeleteSnapshot(&pool_->client(), &clients_, "snap-sm").ok());
 }
 
+// Two calls for one snapshot at once: one takes it, the other is told to
+// retry and then finds it taken; a snapshot left creating by a call that
+// died is taken over once no taker can still be at work.
+TEST_F(VolumeTest, OneSnapshotNameIsTakenOnceAtATime) {
+  constexpr uint64_t kChunks = 4;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-ss", kChunks * kChunk)).ok());
+  auto client = AttachWriter("vol-ss", "h1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Write(0, Random(kChunks * kChunk, 41)).ok());
+
+  // While a call is taking it (its record is creating and fresh).
+  SnapshotRecord taking;
+  taking.id = "snap-ss";
+  taking.source_volume_id = "vol-ss";
+  taking.size_bytes = kChunks * kChunk;
+  taking.replicas = 3;
+  taking.chunk_size = kChunk;
+  taking.state = SnapshotState::kCreating;
+  taking.created_at = absl::ToUnixSeconds(absl::Now());
+  ASSERT_TRUE(pool_->client()
+                  .Put(SnapshotKey("snap-ss"), *EncodeSnapshotRecord(taking))
+                  .ok());
+  auto second = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_,
+                               "snap-ss", "vol-ss");
+  EXPECT_TRUE(absl::IsAborted(second.status())) << second.status();
+  EXPECT_FALSE(catalog_->Get("vol-ss")->barrier.has_value());
+
+  // The taker died long ago: the next call takes the snapshot over.
+  taking.created_at = absl::ToUnixSeconds(absl::Now() - absl::Minutes(5));
+  ASSERT_TRUE(pool_->client()
+                  .Put(SnapshotKey("snap-ss"), *EncodeSnapshotRecord(taking))
+                  .ok());
+  auto taken = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_,
+                              "snap-ss", "vol-ss");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(taken->state, SnapshotState::kReady);
+  EXPECT_GT(taken->created_at, taking.created_at);
+
+  // Two calls at once for a new name: each ends with the snapshot or is
+  // told to retry, and a retry finds the one snapshot.
+  absl::StatusOr<SnapshotRecord> a, b;
+  std::thread ta([&] {
+    a = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_, "snap-2",
+                       "vol-ss");
+  });
+  std::thread tb([&] {
+    b = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_, "snap-2",
+                       "vol-ss");
+  });
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(a.ok() || absl::IsAborted(a.status())) << a.status();
+  EXPECT_TRUE(b.ok() || absl::IsAborted(b.status())) << b.status();
+  EXPECT_TRUE(a.ok() || b.ok()) << a.status() << " / " << b.status();
+  auto again = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_,
+                              "snap-2", "vol-ss");
+  ASSERT_TRUE(again.ok()) << again.status();
+  if (a.ok()) {
+    EXPECT_EQ(again->epoch, a->epoch);
+  }
+  if (b.ok()) {
+    EXPECT_EQ(again->epoch, b->epoch);
+  }
+  // The writer goes on.
+  ASSERT_TRUE(client->Write(0, Random(65536, 42)).ok());
+  EXPECT_TRUE(DeleteSnapshot(&pool_->client(), &clients_, "snap-ss").ok());
+  EXPECT_TRUE(DeleteSnapshot(&pool_->client(), &clients_, "snap-2").ok());
+}
+
 TEST_F(VolumeTest, WriterChangesItsReplicaCountWhileWriting) {
   constexpr uint64_t kChunks = 6;
   ASSERT_TRUE(catalog_->Create(Shape("vol-rc", kChunks * kChunk, 2)).ok());
