@@ -1,7 +1,11 @@
 #include "src/common/flags_usage.h"
 
+#include <string>
+#include <vector>
+
 #include "absl/algorithm/container.h"
 #include "absl/flags/commandlineflag.h"
+#include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -52,6 +56,19 @@ std::string UnknownFlag(int argc, char** argv) {
     return absl::StrCat("--", name);
   }
   return "";
+}
+
+absl::Status ParseFlags(int argc, char** argv) {
+  if (std::string flag = UnknownFlag(argc, argv); !flag.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flag));
+  }
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", args[1],
+                     "'; flags take the form --name=value"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace juke

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace juke {
@@ -18,6 +19,11 @@ void SetFlagsUsage(absl::string_view message);
 // refuse it like any other bad configuration. Flags in --flagfile files are
 // left to the parser.
 std::string UnknownFlag(int argc, char** argv);
+
+// Parses the command line into the flags: InvalidArgument, saying what is
+// wrong, for an unknown flag or an argument that is not a flag. --help and
+// its kin print and exit as Abseil's parser does.
+absl::Status ParseFlags(int argc, char** argv);
 
 }  // namespace juke
 

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 
@@ -64,12 +63,8 @@ int main(int argc, char** argv) {
       "      --endpoint=unix:///csi/csi.sock --etcd=10.0.0.1:2379\n"
       "\n"
       "docs/csi.md describes what it offers. SIGTERM stops it.");
-  if (std::string flag = juke::UnknownFlag(argc, argv); !flag.empty()) {
-    return Usage("unknown flag " + flag);
-  }
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() > 1) {
-    return Usage(std::string("unexpected argument '") + args[1] + "'");
+  if (absl::Status s = juke::ParseFlags(argc, argv); !s.ok()) {
+    return Usage(std::string(s.message()));
   }
   if (absl::Status s = juke::SetLogLevels(absl::GetFlag(FLAGS_log_levels));
       !s.ok()) {

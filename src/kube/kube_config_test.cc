@@ -63,7 +63,9 @@ TEST(KubeConfigTest, FilesRelativeToTheKubeconfig) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ca.crt") << "FILE-CA";
   std::ofstream(dir / "kubeconfig") << R"(
-clusters: [{name: c, cluster: {server: "https://x:1", certificate-authority: ca.crt}}]
+clusters:
+- name: c
+  cluster: {server: "https://x:1", certificate-authority: ca.crt}
 users: [{name: u, user: {tokenFile: /run/token}}]
 contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -91,12 +90,8 @@ int main(int argc, char** argv) {
       "Node leaves the pool\nonce no volume depends on it. Replicas elect a "
       "leader with a Lease.\ndocs/operator.md has the details. SIGTERM stops "
       "it.");
-  if (std::string flag = juke::UnknownFlag(argc, argv); !flag.empty()) {
-    return Usage("unknown flag " + flag);
-  }
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() > 1) {
-    return Usage(std::string("unexpected argument '") + args[1] + "'");
+  if (absl::Status s = juke::ParseFlags(argc, argv); !s.ok()) {
+    return Usage(std::string(s.message()));
   }
   if (absl::Status s = juke::SetLogLevels(absl::GetFlag(FLAGS_log_levels));
       !s.ok()) {

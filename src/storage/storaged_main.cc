@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 
 #include "src/common/flags_usage.h"
 #include "src/common/logging.h"
@@ -83,17 +82,9 @@ int main(int argc, char** argv) {
       "\n"
       "Flags may also come from a file: --flagfile=/etc/juke/storaged.flags,\n"
       "one --flag=value per line. SIGTERM stops the daemon gracefully.");
-  if (std::string flag = juke::UnknownFlag(argc, argv); !flag.empty()) {
-    std::fprintf(stderr, "juke-storaged: unknown flag %s (see --help)\n",
-                 flag.c_str());
-    return 2;
-  }
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() > 1) {
-    std::fprintf(stderr,
-                 "juke-storaged: unexpected argument '%s'; flags take the "
-                 "form --name=value (see --help)\n",
-                 args[1]);
+  if (absl::Status s = juke::ParseFlags(argc, argv); !s.ok()) {
+    std::fprintf(stderr, "juke-storaged: %s (see --help)\n",
+                 std::string(s.message()).c_str());
     return 2;
   }
   if (absl::Status s = juke::SetLogLevels(absl::GetFlag(FLAGS_log_levels));

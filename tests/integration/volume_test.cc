@@ -145,6 +145,23 @@ class VolumeTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestPool> pool_;
+  // Runs the writer's move passes until one finishes the move, for at most
+  // 90 s, adding up the copies each pass made into `copied`.
+  MoveProgress MoveUntilDone(VolumeClient* client, uint64_t* copied = nullptr) {
+    RateLimiter paced(64ull << 20);
+    MoveProgress progress;
+    absl::Time deadline = absl::Now() + absl::Seconds(90);
+    while (progress.phase != "done" && absl::Now() < deadline) {
+      auto p = client->Move(&paced);
+      EXPECT_TRUE(p.ok()) << p.status();
+      if (!p.ok()) break;
+      progress = *p;
+      if (copied != nullptr) *copied += p->copied;
+    }
+    EXPECT_EQ(progress.phase, "done") << progress.reason;
+    return progress;
+  }
+
   std::unique_ptr<VolumeCatalog> catalog_;
   ChunkClientPool clients_;
 };
@@ -577,16 +594,8 @@ TEST_F(VolumeTest, WriterMovesItsVolumeWhileWriting) {
   });
   // Let writes flow before, during and after the copies.
   while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
-  RateLimiter paced(64ull << 20);
-  MoveProgress progress;
   uint64_t copied = 0;
-  absl::Time deadline = absl::Now() + absl::Seconds(90);
-  while (progress.phase != "done" && absl::Now() < deadline) {
-    auto p = client->Move(&paced);
-    ASSERT_TRUE(p.ok()) << p.status();
-    progress = *p;
-    copied += p->copied;
-  }
+  MoveProgress progress = MoveUntilDone(client.get(), &copied);
   int during = writes.load();
   absl::SleepFor(absl::Milliseconds(300));
   stop = true;
@@ -629,15 +638,7 @@ TEST_F(VolumeTest, WriterMovesItsVolumeAfterASnapshotFencedIt) {
   ASSERT_TRUE(SetDiskIn(pool_->client(), out, false).ok());
   ClusterMap after = Map();
   client->UpdateLiveMap(after);
-  RateLimiter paced(64ull << 20);
-  MoveProgress progress;
-  absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (progress.phase != "done" && absl::Now() < deadline) {
-    auto p = client->Move(&paced);
-    ASSERT_TRUE(p.ok()) << p.status();
-    progress = *p;
-  }
-  EXPECT_EQ(progress.phase, "done") << progress.reason;
+  MoveUntilDone(client.get());
   EXPECT_GT(client->generation(), before_snapshot);
   EXPECT_TRUE(ChunksOn(&clients_, after, out, "vol-sm").empty());
   ExpectReplicasHold("vol-sm", kChunks, data);
@@ -750,15 +751,7 @@ TEST_F(VolumeTest, WriterChangesItsReplicaCountWhileWriting) {
   auto move_to = [&](int replicas) {
     ASSERT_TRUE(catalog_->SetReplicas("vol-rc", replicas).ok());
     while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
-    RateLimiter paced(64ull << 20);
-    MoveProgress progress;
-    absl::Time deadline = absl::Now() + absl::Seconds(90);
-    while (progress.phase != "done" && absl::Now() < deadline) {
-      auto p = client->Move(&paced);
-      ASSERT_TRUE(p.ok()) << p.status();
-      progress = *p;
-    }
-    EXPECT_EQ(progress.phase, "done") << progress.reason;
+    MoveUntilDone(client.get());
     VolumeRecord record = *catalog_->Get("vol-rc");
     EXPECT_EQ(record.replicas, replicas);
     EXPECT_EQ(record.moving_to_epoch, 0u);

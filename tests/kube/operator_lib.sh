@@ -141,6 +141,17 @@ stop_agent() {
   done
 }
 
+# Stops everything a test started under $dir (operators, an attach agent,
+# the API servers, the pool) and removes $dir.
+cleanup_all() {
+  local f
+  for f in "$dir"/*.pid; do [[ -f $f ]] && stop_operator "$(basename "$f" .pid)"; done
+  stop_agent
+  kube_down
+  "$root/scripts/local-pool" down --purge --dir "$dir/pool" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+
 detach_volume() {
   "$build/src/cli/juke" --etcd="$JUKE_ETCD" volume detach "$1" --node="$2" \
     --state-dir="$dir/run-$2" >/dev/null || fail "detach of $1 from $2"

@@ -12,15 +12,7 @@ build=${JUKE_BUILD_DIR:-$root/build}
 source "$root/tests/kube/cluster.sh"
 source "$root/tests/kube/operator_lib.sh"
 dir=$(mktemp -d /tmp/juke-operator.XXXXXX)
-cleanup() {
-  local f
-  for f in "$dir"/*.pid; do [[ -f $f ]] && stop_operator "$(basename "$f" .pid)"; done
-  stop_agent
-  kube_down
-  "$root/scripts/local-pool" down --purge --dir "$dir/pool" >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+trap cleanup_all EXIT
 fail() {
   echo "operator_test: $*" >&2
   for log in "$dir"/*.log; do echo "== $log" >&2; tail -n 25 "$log" >&2; done
