@@ -1,8 +1,11 @@
 #pragma once
 
+#include <set>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 #include "src/common/etcd_client.h"
 #include "src/model/host_record.h"
@@ -118,12 +121,16 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   static absl::StatusOr<uint64_t> SizeWithSource(
       const Source& source, const ::csi::v1::CreateVolumeRequest& request,
       uint64_t size);
-  // Copies the source into a volume created from one, once.
+  // Copies the source into a volume created from one, once. Aborted while
+  // another call of this controller is filling the same volume: a CO that
+  // gave up waiting retries, and must not start a second copy.
   absl::Status Populate(const VolumeRecord& volume);
 
   EtcdClient* const etcd_;
   VolumeCatalog catalog_;
   ChunkClientPool* const clients_;
+  absl::Mutex filling_mu_;
+  std::set<std::string> filling_ ABSL_GUARDED_BY(filling_mu_);
 };
 
 }  // namespace juke::csi

@@ -108,8 +108,23 @@ absl::StatusOr<uint64_t> ControllerService::SizeWithSource(
 }
 
 absl::Status ControllerService::Populate(const VolumeRecord& volume) {
+  if (!volume.populating || !volume.source.has_value()) {
+    return absl::OkStatus();
+  }
+  {
+    absl::MutexLock lock(&filling_mu_);
+    if (!filling_.insert(volume.id).second) {
+      return absl::AbortedError(
+          absl::StrCat("volume ", volume.id, " is being filled from ",
+                       volume.source->id, " by an earlier call; retry"));
+    }
+  }
   absl::Status s = PopulateVolume(&catalog_, etcd_, clients_, volume);
-  if (s.ok() || !volume.source.has_value()) return s;
+  {
+    absl::MutexLock lock(&filling_mu_);
+    filling_.erase(volume.id);
+  }
+  if (s.ok()) return s;
   // A source that went away is the request's fault, a disk that is down
   // is not: the CO retries that.
   const std::string what =

@@ -1171,6 +1171,47 @@ TEST_F(CsiTest, SnapshotOutlivesItsVolumeAndRestoresByteForByte) {
   ExpectNothingLeft();
 }
 
+// A CO that stops waiting for a restore calls again while the first call
+// still copies: the second call must not copy too.
+TEST_F(CsiTest, RestoreRetriedWhileFillingCopiesOnce) {
+  v1::CreateVolumeResponse created;
+  ASSERT_TRUE(Create("fill-source", 64 << 20, 0, &created, BlockCap()).ok());
+  const std::string vol = created.volume().volume_id();
+  std::string dev = AttachBlock(a_, "h1", vol);
+  ASSERT_TRUE(WriteDevice(dev, 0, 64 << 20, 5));
+  DetachBlock(a_, "h1", vol);
+  const std::string snap = MustSnapshot("fill-snap", vol);
+
+  grpc::Status first, second;
+  v1::CreateVolumeResponse first_out, second_out;
+  std::thread a(
+      [&] { first = CreateFrom("filled", snap, false, 0, 0, &first_out); });
+  absl::SleepFor(absl::Milliseconds(50));
+  second = CreateFrom("filled", snap, false, 0, 0, &second_out);
+  a.join();
+  EXPECT_TRUE(first.ok()) << first.error_message();
+  EXPECT_TRUE(second.ok() || second.error_code() == grpc::StatusCode::ABORTED)
+      << second.error_message();
+  v1::CreateVolumeResponse again;
+  ASSERT_TRUE(CreateFrom("filled", snap, false, 0, 0, &again).ok());
+  const std::string id = again.volume().volume_id();
+  EXPECT_EQ(first_out.volume().volume_id(), id);
+
+  std::ifstream in(a_.log);
+  std::string line;
+  int fills = 0;
+  while (std::getline(in, line)) {
+    if (absl::StrContains(line, "Volume filled volumeID=" + id)) ++fills;
+  }
+  EXPECT_EQ(fills, 1);
+  std::string dev2 = AttachBlock(b_, "h2", id);
+  EXPECT_TRUE(DeviceHolds(dev2, 0, 64 << 20, 5));
+  DetachBlock(b_, "h2", id);
+  ASSERT_TRUE(DeleteVolume(id).ok());
+  ASSERT_TRUE(DeleteVolume(vol).ok());
+  ASSERT_TRUE(DeleteSnapshot(snap).ok());
+}
+
 TEST_F(CsiTest, SnapshotPagesCoverEverySnapshotOnceWhileSnapshotsGo) {
   std::string vol = MustCreate("paged", 8 << 20);
   std::string other = MustCreate("paged-other", 8 << 20);
