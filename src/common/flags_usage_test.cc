@@ -15,6 +15,7 @@ namespace {
 std::string Unknown(std::vector<std::string> args) {
   args.insert(args.begin(), "prog");
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& a : args) argv.push_back(a.data());
   return UnknownFlag(static_cast<int>(argv.size()), argv.data());
 }
