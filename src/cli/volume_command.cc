@@ -67,7 +67,10 @@ std::string DescribeMove(const MoveProgress& p) {
                         " dropped");
   }
   std::string line;
-  if (p.phase == "copying") {
+  if (p.phase == "pending") {
+    line = absl::StrCat("a move from map epoch ", p.from_epoch, " to ",
+                        p.to_epoch, " is due");
+  } else if (p.phase == "copying") {
     line = absl::StrCat("moving from map epoch ", p.from_epoch, " to ",
                         p.to_epoch, ": ", Plural(p.chunks, "chunk", "chunks"),
                         ", ", Plural(p.copied, "copy", "copies"), " made (",
@@ -272,6 +275,7 @@ int Recover(const VolumeOptions& o, EtcdClient* etcd, VolumeCatalog* catalog,
 
   // Then the move to the current map's placement, if one is due.
   std::string last_line;
+  absl::Time pending_since = absl::InfiniteFuture();
   while (true) {
     absl::StatusOr<ClusterMap> map = RefreshMap(*etcd);
     if (!map.ok()) return Fail(err, map.status().ToString());
@@ -285,7 +289,18 @@ int Recover(const VolumeOptions& o, EtcdClient* etcd, VolumeCatalog* catalog,
     last_line = line;
     if (p->phase.empty() || p->phase == "done") break;
     if (p->left_to_writer) {
-      // Its writer moves it; follow the phases until it is done.
+      // Its writer moves it; follow the phases until it is done. A writer
+      // that does not even start (it cannot place the volume, or it died
+      // with the attachment recorded) is not waited for forever.
+      if (p->phase != "pending") {
+        pending_since = absl::InfiniteFuture();
+      } else if (pending_since == absl::InfiniteFuture()) {
+        pending_since = absl::Now();
+      } else if (absl::Now() - pending_since > absl::Minutes(1)) {
+        return Fail(err, absl::StrCat("the writer (", p->reason,
+                                      ") has not started the move in a "
+                                      "minute; see its log"));
+      }
       absl::SleepFor(absl::Seconds(1));
       continue;
     }

@@ -440,6 +440,16 @@ absl::StatusOr<MoveProgress> MoveVolume(
         progress.left_to_writer = true;
         progress.reason = absl::StrCat("attached on ", r.attachment->node,
                                        "; its writer moves it");
+      } else if ((r.placement_epoch != 0 &&
+                  r.placement_epoch != live.epoch()) ||
+                 TargetReplicas(r) != r.replicas) {
+        // Due, but its writer has not taken the new map yet.
+        progress.phase = "pending";
+        progress.from_epoch = r.placement_epoch;
+        progress.to_epoch = live.epoch();
+        progress.left_to_writer = true;
+        progress.reason = absl::StrCat("attached on ", r.attachment->node,
+                                       "; its writer starts the move");
       }
       return progress;
     }

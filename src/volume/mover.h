@@ -78,7 +78,8 @@ class MoveHolder {
 
 struct MoveProgress {
   // "" when no move is due; "copying", "dropping" or "done" (this pass
-  // finished a move).
+  // finished a move); "pending" when the volume's writer has yet to take
+  // the current map (`left_to_writer`).
   std::string phase;
   uint64_t from_epoch = 0;
   uint64_t to_epoch = 0;
