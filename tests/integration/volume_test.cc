@@ -638,6 +638,16 @@ TEST_F(VolumeTest, WriterMovesItsVolumeAfterASnapshotFencedIt) {
   ASSERT_TRUE(SetDiskIn(pool_->client(), out, false).ok());
   ClusterMap after = Map();
   client->UpdateLiveMap(after);
+  // Anyone but the writer sees the move due and leaves it to the writer.
+  RateLimiter unused(1 << 20);
+  auto seen = MoveVolume(catalog_.get(), &clients_, after, "vol-sm", nullptr,
+                         &unused, absl::Seconds(10));
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->phase, "pending");
+  EXPECT_TRUE(seen->left_to_writer);
+  EXPECT_EQ(seen->from_epoch, before.epoch());
+  EXPECT_EQ(seen->to_epoch, after.epoch());
+  EXPECT_EQ(seen->copied, 0u);
   MoveUntilDone(client.get());
   EXPECT_GT(client->generation(), before_snapshot);
   EXPECT_TRUE(ChunksOn(&clients_, after, out, "vol-sm").empty());
