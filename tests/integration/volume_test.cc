@@ -48,6 +48,49 @@ std::vector<uint8_t> Random(size_t size, uint64_t seed) {
   return data;
 }
 
+// Writes random 64 KiB pieces at random aligned offsets of the volume's
+// first `size` bytes until stopped, and applies each acknowledged piece to
+// `data`, which so stays what the volume must hold.
+class BackgroundWriter {
+ public:
+  BackgroundWriter(VolumeClient* client, std::vector<uint8_t>* data,
+                   uint64_t size, uint64_t rng_seed, uint64_t first_seed)
+      : thread_([=, this] {
+          std::mt19937_64 rng(rng_seed);
+          uint64_t seed = first_seed;
+          while (!stop_.load()) {
+            uint64_t offset = (rng() % (size / 65536)) * 65536;
+            std::vector<uint8_t> piece = Random(65536, seed++);
+            if (client->Write(offset, piece).ok()) {
+              std::copy(piece.begin(), piece.end(), data->begin() + offset);
+              ++writes_;
+            } else {
+              ++failures_;
+            }
+          }
+        }) {}
+  ~BackgroundWriter() { Stop(); }
+  BackgroundWriter(const BackgroundWriter&) = delete;
+  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
+
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // Waits until `total` writes have been acknowledged since the start.
+  void WaitForWrites(int total) const {
+    while (writes_.load() < total) absl::SleepFor(absl::Milliseconds(10));
+  }
+  int writes() const { return writes_.load(); }
+  int failures() const { return failures_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> writes_{0};
+  std::atomic<int> failures_{0};
+  std::thread thread_;  // Last: it starts once the counters exist.
+};
+
 class VolumeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -575,35 +618,18 @@ TEST_F(VolumeTest, WriterMovesItsVolumeWhileWriting) {
 
   // Writes go on through the whole move; each lands in `data` once
   // acknowledged.
-  std::atomic<bool> stop{false};
-  std::atomic<int> failures{0};
-  std::atomic<int> writes{0};
-  std::thread writer([&] {
-    std::mt19937_64 rng(23);
-    uint64_t seed = 100;
-    while (!stop.load()) {
-      uint64_t offset = (rng() % (kChunks * kChunk / 65536)) * 65536;
-      std::vector<uint8_t> piece = Random(65536, seed++);
-      if (client->Write(offset, piece).ok()) {
-        std::copy(piece.begin(), piece.end(), data.begin() + offset);
-        ++writes;
-      } else {
-        ++failures;
-      }
-    }
-  });
+  BackgroundWriter writer(client.get(), &data, kChunks * kChunk, 23, 100);
   // Let writes flow before, during and after the copies.
-  while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
+  writer.WaitForWrites(20);
   uint64_t copied = 0;
   MoveProgress progress = MoveUntilDone(client.get(), &copied);
-  int during = writes.load();
+  int during = writer.writes();
   absl::SleepFor(absl::Milliseconds(300));
-  stop = true;
-  writer.join();
+  writer.Stop();
   EXPECT_EQ(progress.phase, "done") << progress.reason;
   EXPECT_GT(copied, 0u);
-  EXPECT_GT(writes.load(), during);
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(writer.writes(), during);
+  EXPECT_EQ(writer.failures(), 0);
 
   VolumeRecord record = *catalog_->Get("vol-mv");
   EXPECT_EQ(record.placement_epoch, after.epoch());
@@ -741,26 +767,10 @@ TEST_F(VolumeTest, WriterChangesItsReplicaCountWhileWriting) {
 
   // Writes go on through both moves; each lands in `data` once
   // acknowledged.
-  std::atomic<bool> stop{false};
-  std::atomic<int> failures{0};
-  std::atomic<int> writes{0};
-  std::thread writer([&] {
-    std::mt19937_64 rng(32);
-    uint64_t seed = 200;
-    while (!stop.load()) {
-      uint64_t offset = (rng() % (kChunks * kChunk / 65536)) * 65536;
-      std::vector<uint8_t> piece = Random(65536, seed++);
-      if (client->Write(offset, piece).ok()) {
-        std::copy(piece.begin(), piece.end(), data.begin() + offset);
-        ++writes;
-      } else {
-        ++failures;
-      }
-    }
-  });
+  BackgroundWriter writer(client.get(), &data, kChunks * kChunk, 32, 200);
   auto move_to = [&](int replicas) {
     ASSERT_TRUE(catalog_->SetReplicas("vol-rc", replicas).ok());
-    while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
+    writer.WaitForWrites(20);
     MoveUntilDone(client.get());
     VolumeRecord record = *catalog_->Get("vol-rc");
     EXPECT_EQ(record.replicas, replicas);
@@ -768,11 +778,9 @@ TEST_F(VolumeTest, WriterChangesItsReplicaCountWhileWriting) {
     EXPECT_EQ(record.leaving_epoch, 0u);
   };
   move_to(3);
-  writes = 0;
-  while (writes.load() < 20) absl::SleepFor(absl::Milliseconds(10));
-  stop = true;
-  writer.join();
-  EXPECT_EQ(failures.load(), 0);
+  writer.WaitForWrites(writer.writes() + 20);
+  writer.Stop();
+  EXPECT_EQ(writer.failures(), 0);
   EXPECT_TRUE(catalog_->StaleMarks("vol-rc")->empty());
   ExpectReplicasHold("vol-rc", kChunks, data);
 
