@@ -181,10 +181,14 @@ class CsiTest : public ::testing::Test {
 
   grpc::Status Create(const std::string& name, int64_t required, int64_t limit,
                       v1::CreateVolumeResponse* out,
-                      v1::VolumeCapability cap = MountCap()) {
+                      v1::VolumeCapability cap = MountCap(),
+                      const std::map<std::string, std::string>& params = {}) {
     v1::CreateVolumeRequest req;
     req.set_name(name);
     *req.add_volume_capabilities() = std::move(cap);
+    for (const auto& [key, value] : params) {
+      (*req.mutable_parameters())[key] = value;
+    }
     if (required != 0 || limit != 0) {
       req.mutable_capacity_range()->set_required_bytes(required);
       req.mutable_capacity_range()->set_limit_bytes(limit);
@@ -944,16 +948,10 @@ TEST_F(CsiTest, MountedExt4GrowsOnline) {
 TEST_F(CsiTest, ModifyingReplicasMovesEveryChunkAndChecksItsInput) {
   constexpr int64_t kChunk = 4 * kMiB;
   constexpr uint64_t kChunks = 3;
-  v1::CreateVolumeRequest create;
-  create.set_name("modify-replicas");
-  *create.add_volume_capabilities() = BlockCap();
-  create.mutable_capacity_range()->set_required_bytes(16 * kMiB);
-  (*create.mutable_parameters())["replicas"] = "2";
   v1::CreateVolumeResponse created;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(controller_->CreateVolume(&ctx, create, &created).ok());
-  }
+  ASSERT_TRUE(Create("modify-replicas", 16 * kMiB, 0, &created, BlockCap(),
+                     {{"replicas", "2"}})
+                  .ok());
   const std::string id = created.volume().volume_id();
 
   // Data in three whole chunks, written through the device, which is then
@@ -1030,16 +1028,10 @@ TEST_F(CsiTest, ModifyingReplicasMovesEveryChunkAndChecksItsInput) {
 
 TEST_F(CsiTest, ModifyingAStagedVolumeMovesItThroughItsWriter) {
   constexpr int64_t kChunk = 4 * kMiB;
-  v1::CreateVolumeRequest create;
-  create.set_name("modify-staged");
-  *create.add_volume_capabilities() = BlockCap();
-  create.mutable_capacity_range()->set_required_bytes(8 * kMiB);
-  (*create.mutable_parameters())["replicas"] = "2";
   v1::CreateVolumeResponse created;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(controller_->CreateVolume(&ctx, create, &created).ok());
-  }
+  ASSERT_TRUE(Create("modify-staged", 8 * kMiB, 0, &created, BlockCap(),
+                     {{"replicas", "2"}})
+                  .ok());
   const std::string id = created.volume().volume_id();
   ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
   ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
