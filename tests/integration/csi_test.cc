@@ -960,18 +960,13 @@ TEST_F(CsiTest, ModifyingReplicasMovesEveryChunkAndChecksItsInput) {
   for (int64_t i = 0; i < static_cast<int64_t>(kChunks) * kChunk; ++i) {
     data.bytes()[i] = static_cast<char>((i / 4096 * 7 + i) % 253);
   }
-  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
-  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
-  ASSERT_TRUE(
-      NodePublish(a_, id, Path("stage"), Path("dev"), BlockCap(), false).ok());
-  const int fd = open(Path("dev").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  const std::string dev = AttachBlock(a_, "h1", id);
+  const int fd = open(dev.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
   ASSERT_GE(fd, 0) << std::strerror(errno);
   ASSERT_EQ(pwrite(fd, data.bytes(), kChunks * kChunk, 0),
             static_cast<ssize_t>(kChunks * kChunk));
   close(fd);
-  ASSERT_TRUE(NodeUnpublish(a_, id, Path("dev")).ok());
-  ASSERT_TRUE(Unstage(a_, id, Path("stage")).ok());
-  ASSERT_TRUE(Unpublish(id, "h1").ok());
+  DetachBlock(a_, "h1", id);
   std::vector<std::string> chunk_data;
   for (uint64_t c = 0; c < kChunks; ++c) {
     chunk_data.emplace_back(data.bytes() + c * kChunk, kChunk);
@@ -1033,11 +1028,8 @@ TEST_F(CsiTest, ModifyingAStagedVolumeMovesItThroughItsWriter) {
                      {{"replicas", "2"}})
                   .ok());
   const std::string id = created.volume().volume_id();
-  ASSERT_TRUE(Publish(id, "h1", BlockCap()).ok());
-  ASSERT_TRUE(Stage(a_, id, Path("stage"), BlockCap()).ok());
-  ASSERT_TRUE(
-      NodePublish(a_, id, Path("stage"), Path("dev"), BlockCap(), false).ok());
-  const int fd = open(Path("dev").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  const std::string dev = AttachBlock(a_, "h1", id);
+  const int fd = open(dev.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
   ASSERT_GE(fd, 0) << std::strerror(errno);
   AlignedBuffer data(2 * kChunk);
   std::memset(data.bytes(), 'a', kChunk);
@@ -1055,9 +1047,7 @@ TEST_F(CsiTest, ModifyingAStagedVolumeMovesItThroughItsWriter) {
   ASSERT_EQ(fdatasync(fd), 0);
   ExpectChunksOn(id, 3, {std::string(kChunk, 'c'), std::string(kChunk, 'b')});
   close(fd);
-
-  EXPECT_TRUE(NodeUnpublish(a_, id, Path("dev")).ok());
-  EXPECT_TRUE(Unstage(a_, id, Path("stage")).ok());
+  DetachBlock(a_, "h1", id);
 }
 
 // Bytes that depend on `seed` and the position.

@@ -1,6 +1,19 @@
 # Helpers for the operator tests, sourced after cluster.sh. They need
 # $JUKE_ETCD (the pool's etcd endpoint) and $dir (the test's directory).
 
+# Says why the test $test_name failed, with the tail of every log under
+# $dir and the current map (and whatever fail_details prints, if the test
+# defines it), then exits.
+fail() {
+  echo "$test_name: $*" >&2
+  if declare -F fail_details >/dev/null; then fail_details >&2; fi
+  local log
+  for log in "$dir"/*.log; do echo "== $log" >&2; tail -n 25 "$log" >&2; done
+  etcd_get /juke/v1/map/current >&2 || true
+  exit 1
+}
+step() { echo "$test_name: $*"; }
+
 # Polls until "$@" succeeds, for at most $1 seconds; names $2 on failure.
 wait_until() {
   local timeout=$1 what=$2 i

@@ -13,13 +13,7 @@ source "$root/tests/kube/cluster.sh"
 source "$root/tests/kube/operator_lib.sh"
 dir=$(mktemp -d /tmp/juke-operator.XXXXXX)
 trap cleanup_all EXIT
-fail() {
-  echo "operator_test: $*" >&2
-  for log in "$dir"/*.log; do echo "== $log" >&2; tail -n 25 "$log" >&2; done
-  etcd_get /juke/v1/map/current >&2 || true
-  exit 1
-}
-step() { echo "operator_test: $*"; }
+test_name=operator_test
 
 "$root/scripts/local-pool" up --hosts 3 --disks 2 --dir "$dir/pool" >"$dir/pool.log" 2>&1 \
   || fail "local pool did not start"

@@ -12,15 +12,11 @@ source "$root/tests/kube/cluster.sh"
 source "$root/tests/kube/operator_lib.sh"
 dir=$(mktemp -d /tmp/juke-two-clusters.XXXXXX)
 trap cleanup_all EXIT
-fail() {
-  echo "two_clusters_test: $*" >&2
+test_name=two_clusters_test
+fail_details() {
   local h
-  for h in h1 h2 h3 h4; do echo "$h holds $(host_chunks $h) chunks" >&2; done
-  for log in "$dir"/*.log; do echo "== $log" >&2; tail -n 25 "$log" >&2; done
-  etcd_get /juke/v1/map/current >&2 || true
-  exit 1
+  for h in h1 h2 h3 h4; do echo "$h holds $(host_chunks $h) chunks"; done
 }
-step() { echo "two_clusters_test: $*"; }
 
 "$root/scripts/local-pool" up --hosts 4 --disks 1 --dir "$dir/pool" >"$dir/pool.log" 2>&1 \
   || fail "local pool did not start"
