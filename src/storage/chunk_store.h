@@ -102,10 +102,13 @@ class ChunkStore {
   // 4096, data non-empty, offset + size <= max_chunk_size, one checksum per
   // block; a checksum that does not match its block is DataLoss. A
   // generation below the volume's fence is FailedPrecondition; a higher one
-  // raises the fence. Snapshot entries (epoch not 0) are read-only:
-  // InvalidArgument. With `expected_version`, the write applies only if
+  // raises the fence. With `expected_version`, the write applies only if
   // the chunk's version is that (0: the chunk is absent), else Aborted;
   // recovery copies a replica this way without undoing a newer write.
+  // Snapshot entries (epoch not 0) are read-only to everyone but their
+  // mover, which copies one onto a new disk with conditional writes: a
+  // write to one without `expected_version` is InvalidArgument, and the
+  // volume's fence neither applies to it nor rises.
   // Returns the chunk's new version.
   virtual absl::StatusOr<uint64_t> Write(
       const ChunkKey& key, uint64_t offset, std::span<const uint8_t> data,
@@ -118,8 +121,8 @@ class ChunkStore {
                                           uint64_t length) = 0;
 
   // NotFound when absent; FailedPrecondition when fenced. A snapshot's
-  // entry may be deleted too; the data file goes with the last entry that
-  // names it.
+  // entry may be deleted too, unfenced (see Write); the data file goes
+  // with the last entry that names it.
   virtual absl::Status Delete(const ChunkKey& key, uint64_t generation) = 0;
 
   // Chunks in key order, `volume_id` empty for all; page_size 1..1000.

@@ -75,11 +75,13 @@ absl::Status DiskChunkStore::ValidateRange(uint64_t offset,
 
 absl::Status DiskChunkStore::ValidateWrite(
     const ChunkKey& key, uint64_t offset, std::span<const uint8_t> data,
-    std::span<const uint32_t> checksums) const {
+    std::span<const uint32_t> checksums,
+    std::optional<uint64_t> expected_version) const {
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(key.volume_id));
-  if (key.epoch != 0) {
+  if (key.epoch != 0 && !expected_version.has_value()) {
     return absl::InvalidArgumentError(
-        "the chunk belongs to a snapshot, and snapshots are read-only");
+        "the chunk belongs to a snapshot, and snapshots are read-only; only "
+        "a conditional write (expected_version) may copy one in");
   }
   if (data.empty()) return absl::InvalidArgumentError("data is empty");
   JUKE_RETURN_IF_ERROR(ValidateRange(offset, data.size()));
@@ -117,6 +119,13 @@ absl::StatusOr<std::shared_ptr<File>> DiskChunkStore::OpenChunkFile(
       files_.Get(file_number, FilePath(file_number));
   if (!file.ok()) ++io_errors_;
   return file;
+}
+
+absl::StatusOr<LockTable::Handle> DiskChunkStore::LockChunkFence(
+    const ChunkKey& key, uint64_t generation, bool* raises) {
+  if (key.epoch == 0) return LockFence(key.volume_id, generation, raises);
+  *raises = false;
+  return fence_locks_.LockShared(key.volume_id);
 }
 
 absl::StatusOr<LockTable::Handle> DiskChunkStore::LockFence(
@@ -191,7 +200,8 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
     std::optional<uint64_t> expected_version) {
   const std::string context = absl::StrCat("write chunk ", ChunkName(key));
   JUKE_RETURN_IF_ERROR(
-      Annotate(ValidateWrite(key, offset, data, checksums), context));
+      Annotate(ValidateWrite(key, offset, data, checksums, expected_version),
+               context));
 
   const std::string name = EncodeChunkKey(key);
   LockTable::Handle chunk_lock = chunk_locks_.Lock(name);
@@ -251,7 +261,7 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
   {
     bool raises;
     absl::StatusOr<LockTable::Handle> fence_lock =
-        LockFence(key.volume_id, generation, &raises);
+        LockChunkFence(key, generation, &raises);
     JUKE_RETURN_IF_ERROR(Annotate(fence_lock.status(), context));
     {
       absl::MutexLock lock(&mu_);
@@ -386,7 +396,7 @@ absl::Status DiskChunkStore::Delete(const ChunkKey& key, uint64_t generation) {
     absl::MutexLock refs_lock(&refs_mu_);
     bool raises;
     absl::StatusOr<LockTable::Handle> fence_lock =
-        LockFence(key.volume_id, generation, &raises);
+        LockChunkFence(key, generation, &raises);
     JUKE_RETURN_IF_ERROR(Annotate(fence_lock.status(), context));
 
     absl::StatusOr<std::optional<ChunkRecord>> record = index_->GetChunk(key);

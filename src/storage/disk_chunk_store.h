@@ -65,7 +65,8 @@ class DiskChunkStore : public ChunkStore {
  private:
   absl::Status ValidateWrite(const ChunkKey& key, uint64_t offset,
                              std::span<const uint8_t> data,
-                             std::span<const uint32_t> checksums) const;
+                             std::span<const uint32_t> checksums,
+                             std::optional<uint64_t> expected_version) const;
   absl::Status ValidateRange(uint64_t offset, uint64_t length) const;
 
   std::string FilePath(uint64_t file_number) const {
@@ -82,6 +83,13 @@ class DiskChunkStore : public ChunkStore {
   absl::StatusOr<LockTable::Handle> LockFence(absl::string_view volume_id,
                                               uint64_t generation,
                                               bool* raises);
+
+  // LockFence for an operation on one chunk. A snapshot's chunk (epoch not
+  // 0) is not the volume writer's: its copies and deletes answer to the
+  // snapshot's record, so they take the lock shared and check nothing.
+  absl::StatusOr<LockTable::Handle> LockChunkFence(const ChunkKey& key,
+                                                   uint64_t generation,
+                                                   bool* raises);
 
   // The write of a chunk whose data file a snapshot shares: the chunk's
   // old blocks and the new data go to a new file, made durable before the

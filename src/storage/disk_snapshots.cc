@@ -118,7 +118,7 @@ absl::StatusOr<uint64_t> DiskChunkStore::CopyOnWrite(
     absl::MutexLock refs_lock(&refs_mu_);
     bool raises;
     absl::StatusOr<LockTable::Handle> fence_lock =
-        LockFence(key.volume_id, generation, &raises);
+        LockChunkFence(key, generation, &raises);
     if (!fence_lock.ok()) {
       discard();
       return fence_lock.status();

@@ -213,6 +213,40 @@ TEST_F(DiskSnapshotTest, SnapshotIsFencedLikeAWrite) {
   EXPECT_TRUE(absl::IsInvalidArgument(store_->DeleteSnapshot("", 1)));
 }
 
+// A snapshot's mover copies its chunk onto another disk with conditional
+// writes, whatever the volume's fence; plain writes stay refused, and the
+// copy never touches the fence or the live chunk.
+TEST_F(DiskSnapshotTest, SnapshotChunkIsCopiedInOnlyByConditionalWrites) {
+  ASSERT_TRUE(Write(kLive0, 0, Pattern(1, 2), 9).ok());
+  ASSERT_TRUE(store_->Fence("volume-a", 12).ok());
+  const std::vector<uint8_t> half = Pattern(50, 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(Write(kSnap0, 0, half, 12).status()));
+  EXPECT_EQ(Entries().size(), 1u);
+
+  auto conditional = [&](uint64_t block, const std::vector<uint8_t>& data,
+                         uint64_t expected) {
+    return store_->Write(kSnap0, block * kBlockSize, data,
+                         BlockChecksums(data), 0, expected);
+  };
+  // Generation 0 is far below the fence, yet the copy goes in: it is the
+  // snapshot's record, not the fence, that says which copies count.
+  absl::StatusOr<uint64_t> v1 = conditional(0, half, 0);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_TRUE(absl::IsAborted(conditional(1, Pattern(51, 1), 0).status()));
+  absl::StatusOr<uint64_t> v2 = conditional(1, Pattern(51, 1), *v1);
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  EXPECT_EQ(store_->FenceOf("volume-a"), 12u);
+  EXPECT_EQ(ReadOk(kSnap0, 0, 1), half);
+  EXPECT_EQ(ReadOk(kSnap0, 1, 1), Pattern(51, 1));
+  EXPECT_EQ(ReadOk(kLive0, 0, 2), Pattern(1, 2));
+
+  // Deleting the copy is not fenced either; the live chunk stays fenced.
+  ASSERT_TRUE(store_->Delete(kSnap0, 0).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Read(kSnap0, 0, kBlockSize).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->Delete(kLive0, 11)));
+  EXPECT_EQ(ReadOk(kLive0, 0, 2), Pattern(1, 2));
+}
+
 // Every way the copy-on-write of a shared chunk can fail before its commit
 // leaves the live chunk and the snapshot as they were, and no file behind
 // once the disk is reopened.
