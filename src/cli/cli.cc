@@ -192,8 +192,11 @@ create takes snapshot ID of the volume: a crash-consistent point in time,
 holding every write the volume acknowledged before, taken without copying
 data. The volume's writer, if attached, is held back for a moment and goes
 on. Creating it again of the same volume succeeds; of another volume is an
-error. A snapshot outlives its volume. list shows the snapshots, of one
-volume with --volume. delete removes the snapshot's chunks from every disk,
+error. A snapshot outlives its volume, and its chunks move with the
+cluster map as a volume's do. list shows the snapshots, of one volume with
+--volume: PLACEMENT is the map epoch their chunks are placed with and how
+many replicas still lack them (stale chunks, disks that were down when it
+was taken); the storage daemons copy those in. delete removes the snapshot's chunks from every disk,
 then the snapshot; with a host down it says so, and a second delete once
 the host is back finishes.
 

@@ -15,16 +15,28 @@
 namespace juke::cli {
 namespace {
 
-constexpr char kRow[] = "%-24s %-24s %10s  %-9s %s";
+constexpr char kRow[] = "%-24s %-24s %10s  %-9s %-20s  %s";
 
 int Fail(std::ostream& err, absl::string_view message) {
   err << "juke snapshot: " << message << "\n";
   return 1;
 }
 
+// Where its chunks are placed, and how many replicas still lack them
+// (the daemons copy those in; docs/snapshots.md, "Moving snapshots").
+std::string Placement(const SnapshotRecord& s) {
+  std::string placed = absl::StrCat("epoch ", s.placement_epoch);
+  if (!s.stale.empty()) absl::StrAppend(&placed, ", ", s.stale.size(), " stale");
+  if (!s.absent_disks.empty()) {
+    absl::StrAppend(&placed, ", ", s.absent_disks.size(), " disks absent");
+  }
+  return placed;
+}
+
 std::string Describe(const SnapshotRecord& s) {
-  return absl::StrFormat("%-24s %-24s %10s  %-9s %s", s.id, s.source_volume_id,
+  return absl::StrFormat(kRow, s.id, s.source_volume_id,
                          HumanBytes(s.size_bytes), SnapshotStateName(s.state),
+                         Placement(s),
                          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
                                           absl::FromUnixSeconds(s.created_at),
                                           absl::UTCTimeZone()));
@@ -45,7 +57,7 @@ int RunSnapshot(const SnapshotOptions& o, std::ostream& out,
     absl::StatusOr<std::vector<SnapshotRecord>> all = snapshots.List();
     if (!all.ok()) return Fail(err, all.status().message());
     out << absl::StrFormat(kRow, "SNAPSHOT", "VOLUME", "SIZE", "STATE",
-                           "CREATED")
+                           "PLACEMENT", "CREATED")
         << "\n";
     for (const SnapshotRecord& s : *all) {
       if (!o.volume_id.empty() && s.source_volume_id != o.volume_id) continue;

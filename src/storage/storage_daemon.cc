@@ -25,6 +25,8 @@
 #include "src/storage/storage_metrics.h"
 #include "src/storage/storage_node.h"
 #include "src/volume/mover.h"
+#include "src/volume/snapshot_mover.h"
+#include "src/volume/snapshots.h"
 #include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 
@@ -290,6 +292,21 @@ void StorageDaemon::State::RecoveryLoop() {
                         v.id, p->phase, p->from_epoch, p->to_epoch, p->chunks,
                         p->copied, p->dropped, p->waiting, p->reason);
         }
+      }
+      // Then the snapshots, which follow the map the same way.
+      absl::StatusOr<std::vector<SnapshotRecord>> snapshots =
+          SnapshotCatalog(etcd.get()).List();
+      if (!snapshots.ok()) s = snapshots.status();
+      for (const SnapshotRecord& snap :
+           snapshots.ok() ? *snapshots : std::vector<SnapshotRecord>{}) {
+        {
+          std::lock_guard<std::mutex> guard(mu);
+          if (stopping) break;
+        }
+        absl::StatusOr<SnapshotMoveProgress> p =
+            MoveSnapshot(etcd.get(), &catalog, &clients, *map, snap.id,
+                         recovery_limiter.get(), absl::Seconds(10));
+        if (!p.ok()) s = p.status();
       }
     }
     if (!s.ok()) {

@@ -146,7 +146,10 @@ absl::StatusOr<uint64_t> StorageNode::Write(
     std::span<const uint8_t> data, std::span<const uint32_t> checksums,
     uint64_t generation, std::optional<uint64_t> expected_version) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
-  JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
+  // A snapshot's chunk answers to its record, not to the fence (ChunkStore).
+  if (key.epoch == 0) {
+    JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
+  }
   return store->Write(key, offset, data, checksums, generation,
                       expected_version);
 }
@@ -161,7 +164,9 @@ absl::StatusOr<ReadResult> StorageNode::Read(absl::string_view disk_id,
 absl::Status StorageNode::Delete(absl::string_view disk_id, const ChunkKey& key,
                                  uint64_t generation) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
-  JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
+  if (key.epoch == 0) {
+    JUKE_RETURN_IF_ERROR(CheckFence(key.volume_id, generation));
+  }
   return store->Delete(key, generation);
 }
 

@@ -312,13 +312,32 @@ absl::StatusOr<SnapshotRecord> CreateSnapshot(VolumeCatalog* catalog,
 absl::Status DeleteSnapshot(EtcdClient* etcd, ChunkClientPool* clients,
                             absl::string_view snapshot_id,
                             absl::Duration rpc_timeout) {
-  SnapshotCatalog snapshots(etcd);
-  absl::StatusOr<SnapshotRecord> record = snapshots.Get(snapshot_id);
-  if (absl::IsNotFound(record.status())) return absl::OkStatus();
-  JUKE_RETURN_IF_ERROR(record.status());
-  if (record->state != SnapshotState::kDeleting) {
-    record->state = SnapshotState::kDeleting;
-    JUKE_RETURN_IF_ERROR(PutRecord(etcd, *record));
+  // Marked deleting by a compare on the record's value: a snapshot mover
+  // that switched the placement meanwhile must not be undone, or the pin
+  // of its new epoch would be forgotten.
+  std::optional<SnapshotRecord> record;
+  for (int attempt = 0; !record.has_value(); ++attempt) {
+    if (attempt == 10) {
+      return absl::AbortedError(absl::StrCat(
+          "snapshot ", snapshot_id, " keeps changing; delete it again"));
+    }
+    JUKE_RETURN_IF_ERROR(ValidateVolumeId(snapshot_id));
+    JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv,
+                          etcd->Get(SnapshotKey(snapshot_id)));
+    if (!kv.has_value()) return absl::OkStatus();
+    JUKE_ASSIGN_OR_RETURN(SnapshotRecord current,
+                          DecodeSnapshotRecord(kv->value));
+    if (current.state == SnapshotState::kDeleting) {
+      record = std::move(current);
+      break;
+    }
+    current.state = SnapshotState::kDeleting;
+    JUKE_ASSIGN_OR_RETURN(std::string value, EncodeSnapshotRecord(current));
+    EtcdTxn mark;
+    mark.IfValue(kv->key, EtcdCompareOp::kEqual, kv->value)
+        .ThenPut(kv->key, value);
+    JUKE_ASSIGN_OR_RETURN(EtcdTxnResult marked, etcd->Txn(mark));
+    if (marked.succeeded) record = std::move(current);
   }
   if (record->epoch != 0) {
     JUKE_ASSIGN_OR_RETURN(ClusterMap live, RefreshMap(*etcd));

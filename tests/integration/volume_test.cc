@@ -27,6 +27,7 @@
 #include "src/model/placement.h"
 #include "src/volume/mover.h"
 #include "src/volume/recovery.h"
+#include "src/volume/snapshot_mover.h"
 #include "src/volume/snapshots.h"
 #include "src/volume/volume_catalog.h"
 #include "src/volume/volume_client.h"
@@ -137,12 +138,13 @@ class VolumeTest : public ::testing::Test {
                                           const std::string& disk_id,
                                           const std::string& volume,
                                           uint64_t chunk, uint64_t offset,
-                                          uint64_t length) {
+                                          uint64_t length, uint64_t epoch = 0) {
     const MapDisk* disk = map.FindDisk(disk_id);
     v1::ReadChunkRequest req;
     req.set_disk_id(disk_id);
     req.mutable_chunk()->set_volume_id(volume);
     req.mutable_chunk()->set_index(chunk);
+    req.mutable_chunk()->set_epoch(epoch);
     req.set_offset(offset);
     req.set_length(length);
     v1::ReadChunkResponse resp;
@@ -155,15 +157,17 @@ class VolumeTest : public ::testing::Test {
     return resp.data();
   }
 
-  // Checks that every replica of chunks [0, chunks) holds `expected`.
+  // Checks that every replica of chunks [0, chunks) holds `expected`: of
+  // the live volume, or with `epoch` of that snapshot of it.
   void ExpectReplicasHold(const std::string& volume, uint64_t chunks,
-                          const std::vector<uint8_t>& expected) {
+                          const std::vector<uint8_t>& expected,
+                          uint64_t epoch = 0) {
     ClusterMap map = Map();
     for (uint64_t c = 0; c < chunks; ++c) {
       auto disks = PlaceChunk(map, volume, c, 3, FailureDomain::kHost);
       ASSERT_TRUE(disks.ok());
       for (const std::string& d : *disks) {
-        auto replica = ReadReplica(map, d, volume, c, 0, kChunk);
+        auto replica = ReadReplica(map, d, volume, c, 0, kChunk, epoch);
         ASSERT_TRUE(replica.ok()) << d << ": " << replica.status();
         ASSERT_EQ(replica->size(), kChunk);
         EXPECT_EQ(
@@ -519,13 +523,14 @@ TEST_F(VolumeTest, MapChangesNeverSendReadsToDisksWithoutTheData) {
   EXPECT_EQ(catalog_->Get("vol-q")->placement_epoch, after.epoch());
 }
 
-// The indexes of the volume's chunks on one disk.
+// The indexes of the volume's chunks on one disk (with `epoch`, those of
+// that snapshot of it).
 std::vector<uint64_t> ChunksOn(ChunkClientPool* clients, const ClusterMap& map,
                                const std::string& disk_id,
-                               const std::string& volume) {
+                               const std::string& volume, uint64_t epoch = 0) {
   const MapDisk* disk = map.FindDisk(disk_id);
   auto chunks = ListChunkIndexes(clients->For(disk->address), disk_id, volume,
-                                 absl::Seconds(10));
+                                 absl::Seconds(10), epoch);
   EXPECT_TRUE(chunks.ok()) << chunks.status();
   return chunks.ok() ? *chunks : std::vector<uint64_t>{};
 }
@@ -600,6 +605,117 @@ TEST_F(VolumeTest, DiskOutMovesADetachedVolumesChunksElsewhere) {
           << "chunk " << c << " left behind on " << d.disk_id;
     }
   }
+}
+
+// A snapshot follows the map like its volume: when a disk that holds some
+// of its chunks goes out, the daemons copy them to the disks the new
+// placement gives them, switch the record, and drop the old copies. The
+// live volume has moved on since, so the copies must come from the
+// snapshot's entries, not the volume's chunks.
+TEST_F(VolumeTest, DiskOutMovesASnapshotsChunksToo) {
+  constexpr uint64_t kChunks = 8;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-sm", kChunks * kChunk)).ok());
+  std::vector<uint8_t> taken = Random(kChunks * kChunk, 51);
+  {
+    auto client = AttachWriter("vol-sm", "h1");
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Write(0, taken).ok());
+    auto snap = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_,
+                               "snap-sm", "vol-sm");
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    ASSERT_TRUE(client->Write(0, Random(kChunks * kChunk, 52)).ok());
+  }
+  ASSERT_TRUE(catalog_->Detach("vol-sm", "h1").ok());
+  SnapshotCatalog snapshots(&pool_->client());
+  SnapshotRecord before = *snapshots.Get("snap-sm");
+  ClusterMap map_before = Map();
+  std::string out = DiskHolding(map_before, "vol-sm", kChunks);
+  ASSERT_FALSE(
+      ChunksOn(&clients_, map_before, out, "vol-sm", before.epoch).empty());
+
+  ASSERT_TRUE(SetDiskIn(pool_->client(), out, false).ok());
+  ClusterMap after = Map();
+  absl::Time deadline = absl::Now() + absl::Seconds(90);
+  SnapshotRecord record = before;
+  while (record.placement_epoch != after.epoch() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+    record = *snapshots.Get("snap-sm");
+  }
+  ASSERT_EQ(record.placement_epoch, after.epoch());
+  EXPECT_TRUE(record.stale.empty());
+  EXPECT_TRUE(record.absent_disks.empty());
+  EXPECT_EQ(record.epoch, before.epoch);
+  // The pin went with the placement.
+  auto new_pin = pool_->client().Get(
+      MapPinKey(after.epoch(), SnapshotPinName("snap-sm")));
+  auto old_pin = pool_->client().Get(
+      MapPinKey(before.placement_epoch, SnapshotPinName("snap-sm")));
+  ASSERT_TRUE(new_pin.ok() && old_pin.ok());
+  EXPECT_TRUE(new_pin->has_value());
+  EXPECT_FALSE(old_pin->has_value());
+
+  // Every replica of the new placement holds the snapshot byte for byte,
+  // the out disk none of it, and no other disk a copy it should not have.
+  ExpectReplicasHold("vol-sm", kChunks, taken, record.epoch);
+  EXPECT_TRUE(ChunksOn(&clients_, after, out, "vol-sm", record.epoch).empty());
+  for (const MapDisk& d : after.disks()) {
+    for (uint64_t c :
+         ChunksOn(&clients_, after, d.disk_id, "vol-sm", record.epoch)) {
+      auto disks = PlaceChunk(after, "vol-sm", c, 3, FailureDomain::kHost);
+      EXPECT_NE(std::find(disks->begin(), disks->end(), d.disk_id),
+                disks->end())
+          << "snapshot chunk " << c << " left behind on " << d.disk_id;
+    }
+  }
+  // Nothing more is due; another pass changes nothing.
+  auto again = MoveSnapshot(&pool_->client(), catalog_.get(), &clients_,
+                            after, "snap-sm", nullptr, absl::Seconds(10));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->phase, "");
+
+  ASSERT_TRUE(DeleteSnapshot(&pool_->client(), &clients_, "snap-sm").ok());
+  for (const MapDisk& d : after.disks()) {
+    EXPECT_TRUE(
+        ChunksOn(&clients_, after, d.disk_id, "vol-sm", record.epoch).empty())
+        << d.disk_id;
+  }
+}
+
+// A snapshot taken while a host is down lacks that host's replicas; once
+// the host is back, the daemons copy them in, so the snapshot survives
+// losing any other host afterwards.
+TEST_F(VolumeTest, SnapshotReplicasMissedWhileAHostWasDownAreCopiedBack) {
+  constexpr uint64_t kChunks = 4;
+  ASSERT_TRUE(catalog_->Create(Shape("vol-sd", kChunks * kChunk)).ok());
+  std::vector<uint8_t> taken = Random(kChunks * kChunk, 53);
+  auto client = AttachWriter("vol-sd", "h1");
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Write(0, Random(kChunks * kChunk, 54)).ok());
+  ASSERT_TRUE(pool_->host(2).process->Kill(SIGKILL).ok());
+  WaitDown("h3");
+  client->UpdateLiveMap(Map());
+  ASSERT_TRUE(client->Write(0, taken).ok());
+  auto snap = CreateSnapshot(catalog_.get(), &pool_->client(), &clients_,
+                             "snap-sd", "vol-sd");
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(snap->absent_disks.size(), 2u) << "both of h3's disks";
+  client.reset();
+  ASSERT_TRUE(catalog_->Detach("vol-sd", "h1").ok());
+
+  ASSERT_TRUE(pool_->StartHost(pool_->host(2)).ok());
+  SnapshotCatalog snapshots(&pool_->client());
+  absl::Time deadline = absl::Now() + absl::Seconds(90);
+  SnapshotRecord record = *snap;
+  while (!(record.absent_disks.empty() && record.stale.empty()) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+    record = *snapshots.Get("snap-sd");
+  }
+  EXPECT_TRUE(record.absent_disks.empty());
+  EXPECT_TRUE(record.stale.empty());
+  // h3's replicas now hold the snapshot, not the older data h3 had.
+  ExpectReplicasHold("vol-sd", kChunks, taken, record.epoch);
+  EXPECT_TRUE(DeleteSnapshot(&pool_->client(), &clients_, "snap-sd").ok());
 }
 
 TEST_F(VolumeTest, WriterMovesItsVolumeWhileWriting) {
