@@ -199,9 +199,8 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
     std::span<const uint32_t> checksums, uint64_t generation,
     std::optional<uint64_t> expected_version) {
   const std::string context = absl::StrCat("write chunk ", ChunkName(key));
-  JUKE_RETURN_IF_ERROR(
-      Annotate(ValidateWrite(key, offset, data, checksums, expected_version),
-               context));
+  JUKE_RETURN_IF_ERROR(Annotate(
+      ValidateWrite(key, offset, data, checksums, expected_version), context));
 
   const std::string name = EncodeChunkKey(key);
   LockTable::Handle chunk_lock = chunk_locks_.Lock(name);

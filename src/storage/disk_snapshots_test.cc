@@ -225,8 +225,8 @@ TEST_F(DiskSnapshotTest, SnapshotChunkIsCopiedInOnlyByConditionalWrites) {
 
   auto conditional = [&](uint64_t block, const std::vector<uint8_t>& data,
                          uint64_t expected) {
-    return store_->Write(kSnap0, block * kBlockSize, data,
-                         BlockChecksums(data), 0, expected);
+    return store_->Write(kSnap0, block * kBlockSize, data, BlockChecksums(data),
+                         0, expected);
   };
   // Generation 0 is far below the fence, yet the copy goes in: it is the
   // snapshot's record, not the fence, that says which copies count.

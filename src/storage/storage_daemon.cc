@@ -25,9 +25,9 @@
 #include "src/storage/storage_metrics.h"
 #include "src/storage/storage_node.h"
 #include "src/volume/mover.h"
+#include "src/volume/recovery.h"
 #include "src/volume/snapshot_mover.h"
 #include "src/volume/snapshots.h"
-#include "src/volume/recovery.h"
 #include "src/volume/volume_catalog.h"
 
 namespace juke::storage {

@@ -49,8 +49,8 @@ absl::StatusOr<v1::ReadChunkResponse> ReadPiece(ChunkClientPool* clients,
   v1::ReadChunkResponse resp;
   grpc::ClientContext ctx;
   SetDeadlineAfter(&ctx, rpc_timeout);
-  JUKE_RETURN_IF_ERROR(FromGrpcStatus(
-      clients->For(disk.address)->ReadChunk(&ctx, req, &resp)));
+  JUKE_RETURN_IF_ERROR(
+      FromGrpcStatus(clients->For(disk.address)->ReadChunk(&ctx, req, &resp)));
   const auto* bytes = reinterpret_cast<const uint8_t*>(resp.data().data());
   std::vector<uint32_t> sums = BlockChecksums({bytes, resp.data().size()});
   if (resp.data().size() != length ||
@@ -91,9 +91,10 @@ class VolumeSink : public SnapshotPieceSink {
       v1::WriteChunkResponse resp;
       grpc::ClientContext ctx;
       SetDeadlineAfter(&ctx, rpc_timeout_);
-      JUKE_RETURN_IF_ERROR(Annotate(
-          FromGrpcStatus(clients_->For(t->address)->WriteChunk(&ctx, req, &resp)),
-          absl::StrCat("write to ", t->disk_id)));
+      JUKE_RETURN_IF_ERROR(
+          Annotate(FromGrpcStatus(
+                       clients_->For(t->address)->WriteChunk(&ctx, req, &resp)),
+                   absl::StrCat("write to ", t->disk_id)));
     }
     return absl::OkStatus();
   }
@@ -195,8 +196,9 @@ absl::Status CopySnapshotInto(VolumeCatalog* catalog, ChunkClientPool* clients,
                                           snapshot.placement_epoch, live));
   JUKE_ASSIGN_OR_RETURN(ClusterMap to, catalog->PlacementMap(target, live));
 
-  JUKE_ASSIGN_OR_RETURN(std::set<uint64_t> chunks,
-                        ListSnapshotChunks(clients, from, snapshot, rpc_timeout));
+  JUKE_ASSIGN_OR_RETURN(
+      std::set<uint64_t> chunks,
+      ListSnapshotChunks(clients, from, snapshot, rpc_timeout));
   for (uint64_t c : chunks) {
     JUKE_ASSIGN_OR_RETURN(
         std::vector<std::string> holders,

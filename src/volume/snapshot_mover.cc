@@ -119,21 +119,20 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 
 absl::StatusOr<SnapshotMoveProgress> MoveSnapshot(
     EtcdClient* etcd, VolumeCatalog* catalog, ChunkClientPool* clients,
-    const ClusterMap& live, absl::string_view snapshot_id,
-    RateLimiter* limiter, absl::Duration rpc_timeout) {
+    const ClusterMap& live, absl::string_view snapshot_id, RateLimiter* limiter,
+    absl::Duration rpc_timeout) {
   SnapshotMoveProgress progress;
   JUKE_RETURN_IF_ERROR(ValidateVolumeId(snapshot_id));
   const std::string key = SnapshotKey(snapshot_id);
   JUKE_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv, etcd->Get(key));
   if (!kv.has_value()) return progress;
-  JUKE_ASSIGN_OR_RETURN(SnapshotRecord record,
-                        DecodeSnapshotRecord(kv->value));
+  JUKE_ASSIGN_OR_RETURN(SnapshotRecord record, DecodeSnapshotRecord(kv->value));
   if (record.state != SnapshotState::kReady || record.epoch == 0) {
     return progress;
   }
-  JUKE_ASSIGN_OR_RETURN(ClusterMap from,
-                        catalog->EpochMap(record.source_volume_id,
-                                          record.placement_epoch, live));
+  JUKE_ASSIGN_OR_RETURN(
+      ClusterMap from,
+      catalog->EpochMap(record.source_volume_id, record.placement_epoch, live));
   // EpochMap gives the live map itself when the placement is the same.
   const bool same_placement = from.epoch() == live.epoch();
   if (same_placement && record.stale.empty() && record.absent_disks.empty()) {
@@ -165,14 +164,12 @@ absl::StatusOr<SnapshotMoveProgress> MoveSnapshot(
   std::vector<std::pair<uint64_t, const MapDisk*>> leaving;
   for (uint64_t c : *chunks) {
     ++progress.chunks;
-    JUKE_ASSIGN_OR_RETURN(
-        std::vector<std::string> old_replicas,
-        PlaceChunk(from, record.source_volume_id, c, record.replicas,
-                   record.failure_domain));
-    JUKE_ASSIGN_OR_RETURN(
-        std::vector<std::string> new_replicas,
-        PlaceChunk(live, record.source_volume_id, c, record.replicas,
-                   record.failure_domain));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> old_replicas,
+                          PlaceChunk(from, record.source_volume_id, c,
+                                     record.replicas, record.failure_domain));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> new_replicas,
+                          PlaceChunk(live, record.source_volume_id, c,
+                                     record.replicas, record.failure_domain));
     auto holds = [&](const std::string& d) {
       return Contains(old_replicas, d) && record.Holds(c, d);
     };
@@ -228,8 +225,7 @@ absl::StatusOr<SnapshotMoveProgress> MoveSnapshot(
   EtcdTxn txn;
   txn.IfValue(key, EtcdCompareOp::kEqual, kv->value).ThenPut(key, value);
   if (next.placement_epoch != record.placement_epoch) {
-    txn.ThenPut(MapPinKey(next.placement_epoch, SnapshotPinName(record.id)),
-                "")
+    txn.ThenPut(MapPinKey(next.placement_epoch, SnapshotPinName(record.id)), "")
         .ThenDelete(
             MapPinKey(record.placement_epoch, SnapshotPinName(record.id)));
   }

@@ -54,7 +54,7 @@ struct SnapshotMoveProgress {
 // are down. `limiter` (may be null) paces the copies.
 absl::StatusOr<SnapshotMoveProgress> MoveSnapshot(
     EtcdClient* etcd, VolumeCatalog* catalog, ChunkClientPool* clients,
-    const ClusterMap& live, absl::string_view snapshot_id,
-    RateLimiter* limiter, absl::Duration rpc_timeout);
+    const ClusterMap& live, absl::string_view snapshot_id, RateLimiter* limiter,
+    absl::Duration rpc_timeout);
 
 }  // namespace juke
