@@ -646,8 +646,8 @@ TEST_F(VolumeTest, DiskOutMovesASnapshotsChunksToo) {
   EXPECT_TRUE(record.absent_disks.empty());
   EXPECT_EQ(record.epoch, before.epoch);
   // The pin went with the placement.
-  auto new_pin = pool_->client().Get(
-      MapPinKey(after.epoch(), SnapshotPinName("snap-sm")));
+  auto new_pin =
+      pool_->client().Get(MapPinKey(after.epoch(), SnapshotPinName("snap-sm")));
   auto old_pin = pool_->client().Get(
       MapPinKey(before.placement_epoch, SnapshotPinName("snap-sm")));
   ASSERT_TRUE(new_pin.ok() && old_pin.ok());
@@ -668,8 +668,8 @@ TEST_F(VolumeTest, DiskOutMovesASnapshotsChunksToo) {
     }
   }
   // Nothing more is due; another pass changes nothing.
-  auto again = MoveSnapshot(&pool_->client(), catalog_.get(), &clients_,
-                            after, "snap-sm", nullptr, absl::Seconds(10));
+  auto again = MoveSnapshot(&pool_->client(), catalog_.get(), &clients_, after,
+                            "snap-sm", nullptr, absl::Seconds(10));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->phase, "");
 
