@@ -26,8 +26,9 @@ int Fail(std::ostream& err, absl::string_view message) {
 // (the daemons copy those in; docs/snapshots.md, "Moving snapshots").
 std::string Placement(const SnapshotRecord& s) {
   std::string placed = absl::StrCat("epoch ", s.placement_epoch);
-  if (!s.stale.empty())
+  if (!s.stale.empty()) {
     absl::StrAppend(&placed, ", ", s.stale.size(), " stale");
+  }
   if (!s.absent_disks.empty()) {
     absl::StrAppend(&placed, ", ", s.absent_disks.size(), " disks absent");
   }
