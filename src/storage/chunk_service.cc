@@ -109,15 +109,20 @@ grpc::Status ChunkServiceImpl::ReadChunk(grpc::ServerContext*,
                                          v1::ReadChunkResponse* resp) {
   CallScope call(metrics_, "ReadChunk");
   absl::Status status = CheckChunkRef(req->disk_id(), req->has_chunk());
-  if (status.ok() && req->length() > kMaxTransferBytes) {
+  if (status.ok() && req->length() > kMaxTransferBytes &&
+      !req->checksums_only()) {
     status = absl::InvalidArgumentError(
         absl::StrCat("length is ", req->length(), " bytes; at most ",
                      kMaxTransferBytes, " per request"));
   }
   if (!status.ok()) return call.Finish(status);
 
-  absl::StatusOr<ReadResult> read = node_->Read(
-      req->disk_id(), KeyOf(req->chunk()), req->offset(), req->length());
+  absl::StatusOr<ReadResult> read =
+      req->checksums_only()
+          ? node_->ReadChecksums(req->disk_id(), KeyOf(req->chunk()),
+                                 req->offset(), req->length())
+          : node_->Read(req->disk_id(), KeyOf(req->chunk()), req->offset(),
+                        req->length());
   if (!read.ok()) return call.Finish(read.status());
   resp->set_data(read->data.data(), read->data.size());
   resp->mutable_checksums()->Add(read->checksums.begin(),

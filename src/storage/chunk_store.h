@@ -120,6 +120,14 @@ class ChunkStore {
   virtual absl::StatusOr<ReadResult> Read(const ChunkKey& key, uint64_t offset,
                                           uint64_t length) = 0;
 
+  // Read() without the data: the checksums of the blocks as the index
+  // holds them (a zero block's for blocks never written), the version and
+  // the generation. Nothing is read from the chunk file, so this checks
+  // nothing on disk.
+  virtual absl::StatusOr<ReadResult> ReadChecksums(const ChunkKey& key,
+                                                   uint64_t offset,
+                                                   uint64_t length) = 0;
+
   // NotFound when absent; FailedPrecondition when fenced. A snapshot's
   // entry may be deleted too, unfenced (see Write); the data file goes
   // with the last entry that names it.

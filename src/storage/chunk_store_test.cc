@@ -136,6 +136,27 @@ TEST_F(ChunkStoreTest, UnwrittenBlocksOfASparseChunkReadAsZeros) {
   EXPECT_TRUE(AllZero(tail->data));
 }
 
+// The checksums alone are what a full read would return, without the
+// data: the stored ones for written blocks, a zero block's for the rest.
+TEST_F(ChunkStoreTest, ChecksumsAloneMatchWhatAReadReturns) {
+  ASSERT_TRUE(Write(kChunkA, 3, Pattern(2, 2)).ok());
+  auto read = store_->Read(kChunkA, 0, 8 * kBlockSize);
+  auto sums = store_->ReadChecksums(kChunkA, 0, 8 * kBlockSize);
+  ASSERT_TRUE(read.ok() && sums.ok()) << sums.status();
+  EXPECT_TRUE(sums->data.empty());
+  EXPECT_EQ(sums->checksums, read->checksums);
+  EXPECT_EQ(sums->version, read->version);
+  EXPECT_NE(sums->checksums[3], ZeroBlockChecksum());
+  // The whole chunk in one call, and nothing for a chunk never written.
+  auto whole = store_->ReadChecksums(kChunkA, 0, kMaxChunkSize);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->checksums.size(), kMaxChunkSize / kBlockSize);
+  EXPECT_TRUE(
+      absl::IsNotFound(store_->ReadChecksums(kChunkB, 0, kBlockSize).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      store_->ReadChecksums(kChunkA, 1, kBlockSize).status()));
+}
+
 TEST_F(ChunkStoreTest, OverwriteRaisesVersionAndReplacesTheData) {
   ASSERT_TRUE(Write(kChunkA, 0, Pattern(1, 4)).ok());
   auto version = Write(kChunkA, 1, Pattern(2, 2));

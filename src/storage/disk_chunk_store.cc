@@ -316,6 +316,19 @@ absl::StatusOr<uint64_t> DiskChunkStore::Write(
 absl::StatusOr<ReadResult> DiskChunkStore::Read(const ChunkKey& key,
                                                 uint64_t offset,
                                                 uint64_t length) {
+  return ReadBlocks(key, offset, length, true);
+}
+
+absl::StatusOr<ReadResult> DiskChunkStore::ReadChecksums(const ChunkKey& key,
+                                                         uint64_t offset,
+                                                         uint64_t length) {
+  return ReadBlocks(key, offset, length, false);
+}
+
+absl::StatusOr<ReadResult> DiskChunkStore::ReadBlocks(const ChunkKey& key,
+                                                      uint64_t offset,
+                                                      uint64_t length,
+                                                      bool data) {
   const std::string context = absl::StrCat("read chunk ", ChunkName(key));
   JUKE_RETURN_IF_ERROR(Annotate(ValidateVolumeId(key.volume_id), context));
   JUKE_RETURN_IF_ERROR(Annotate(ValidateRange(offset, length), context));
@@ -343,6 +356,16 @@ absl::StatusOr<ReadResult> DiskChunkStore::Read(const ChunkKey& key,
   ReadResult result;
   result.version = (*record)->version;
   result.generation = (*record)->generation;
+  if (!data) {
+    result.checksums.resize(length / kBlockSize);
+    for (size_t i = 0; i < result.checksums.size(); ++i) {
+      size_t block = offset / kBlockSize + i;
+      result.checksums[i] = block < blocks->blocks() && blocks->written[block]
+                                ? blocks->checksums[block]
+                                : ZeroBlockChecksum();
+    }
+    return result;
+  }
   result.data.assign(length, 0);
   // Only the part below the chunk's size is read; the rest stays zeros.
   if (offset < (*record)->size) {

@@ -49,6 +49,8 @@ class DiskChunkStore : public ChunkStore {
       std::optional<uint64_t> expected_version) override;
   absl::StatusOr<ReadResult> Read(const ChunkKey& key, uint64_t offset,
                                   uint64_t length) override;
+  absl::StatusOr<ReadResult> ReadChecksums(const ChunkKey& key, uint64_t offset,
+                                           uint64_t length) override;
   absl::Status Delete(const ChunkKey& key, uint64_t generation) override;
   absl::StatusOr<ListResult> List(absl::string_view volume_id,
                                   uint32_t page_size,
@@ -68,6 +70,9 @@ class DiskChunkStore : public ChunkStore {
                              std::span<const uint32_t> checksums,
                              std::optional<uint64_t> expected_version) const;
   absl::Status ValidateRange(uint64_t offset, uint64_t length) const;
+  // Read() and ReadChecksums(): with `data`, reads and checks the blocks.
+  absl::StatusOr<ReadResult> ReadBlocks(const ChunkKey& key, uint64_t offset,
+                                        uint64_t length, bool data);
 
   std::string FilePath(uint64_t file_number) const {
     return absl::StrFormat("%s/chunks/%012d.chunk", options_.path, file_number);

@@ -161,6 +161,14 @@ absl::StatusOr<ReadResult> StorageNode::Read(absl::string_view disk_id,
   return store->Read(key, offset, length);
 }
 
+absl::StatusOr<ReadResult> StorageNode::ReadChecksums(absl::string_view disk_id,
+                                                      const ChunkKey& key,
+                                                      uint64_t offset,
+                                                      uint64_t length) {
+  JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));
+  return store->ReadChecksums(key, offset, length);
+}
+
 absl::Status StorageNode::Delete(absl::string_view disk_id, const ChunkKey& key,
                                  uint64_t generation) {
   JUKE_ASSIGN_OR_RETURN(ChunkStore * store, StoreFor(disk_id));

@@ -52,6 +52,9 @@ class StorageNode {
   absl::StatusOr<ReadResult> Read(absl::string_view disk_id,
                                   const ChunkKey& key, uint64_t offset,
                                   uint64_t length);
+  absl::StatusOr<ReadResult> ReadChecksums(absl::string_view disk_id,
+                                           const ChunkKey& key, uint64_t offset,
+                                           uint64_t length);
   absl::Status Delete(absl::string_view disk_id, const ChunkKey& key,
                       uint64_t generation);
   absl::StatusOr<ListResult> List(absl::string_view disk_id,
