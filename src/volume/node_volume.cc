@@ -95,9 +95,23 @@ absl::StatusOr<RecoveryProgress> NodeVolume::RecoverStale(
   return backend_->client().RecoverStale(limiter);
 }
 
+// With the device gone no write is in flight: the writer's dirty marks
+// can go (or its chunks be settled). Failing that, the next writer does it.
+void NodeVolume::SettleDirty() {
+  if (read_only_) return;
+  absl::Status s = backend_->client().SettleDirty(absl::ZeroDuration());
+  if (!s.ok()) {
+    JUKE_LOG_WARN(Log(),
+                  "Dirty chunks left to the next writer volumeID={} "
+                  "err={}",
+                  record().id, s);
+  }
+}
+
 absl::Status NodeVolume::Release() {
   if (detached_) return absl::OkStatus();
   JUKE_RETURN_IF_ERROR(attachment_->Detach());
+  SettleDirty();
   detached_ = true;
   JUKE_LOG_INFO(Log(), "Volume device released volumeID={} node={}",
                 record().id, node_);
@@ -111,6 +125,7 @@ absl::Status NodeVolume::Detach() {
     detached_ = true;
     return absl::OkStatus();
   }
+  SettleDirty();
   JUKE_RETURN_IF_ERROR(
       Annotate(catalog_->Detach(record().id, node_), "drop the attachment"));
   detached_ = true;

@@ -88,10 +88,13 @@ class NodeVolume {
   // with everything left working, while it is mounted. Idempotent.
   absl::Status ReleaseDevice() { return attachment_->Detach(); }
 
-  // ReleaseDevice(), then drops the attachment in the catalog. Idempotent.
+  // ReleaseDevice(), then settles the writer's dirty chunks
+  // (VolumeClient::SettleDirty) and drops the attachment in the catalog.
+  // Idempotent.
   absl::Status Detach();
 
-  // ReleaseDevice(), keeping the attachment in the catalog, for callers
+  // ReleaseDevice() and the dirty chunks settled, keeping the attachment
+  // in the catalog, for callers
   // that manage it themselves (the CSI controller publishes and
   // unpublishes). Idempotent; Detach() does nothing afterwards.
   absl::Status Release();
@@ -102,6 +105,9 @@ class NodeVolume {
   }
 
  private:
+  // Settles the writer's dirty chunks once the device is gone.
+  void SettleDirty();
+
   NodeVolume(EtcdClient* etcd, std::unique_ptr<VolumeCatalog> catalog,
              std::string node, bool read_only,
              std::shared_ptr<VolumeBackend> backend,

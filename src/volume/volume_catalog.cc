@@ -1,10 +1,13 @@
 #include "src/volume/volume_catalog.h"
 
 #include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
@@ -420,7 +423,9 @@ absl::Status VolumeCatalog::Remove(absl::string_view id) {
   EtcdTxn txn;
   // The fence key stays: a daemon that comes back must still refuse any
   // writer that held the volume.
-  txn.ThenDelete(VolumeKey(id)).ThenDeletePrefix(StaleVolumePrefix(id));
+  txn.ThenDelete(VolumeKey(id))
+      .ThenDeletePrefix(StaleVolumePrefix(id))
+      .ThenDeletePrefix(DirtyVolumePrefix(id));
   for (uint64_t e : PinnedEpochs(*record)) txn.ThenDelete(MapPinKey(e, id));
   JUKE_RETURN_IF_ERROR(etcd_->Txn(txn).status());
   JUKE_LOG_INFO(Log(), "Volume removed volumeID={}", id);
@@ -481,6 +486,56 @@ absl::StatusOr<bool> VolumeCatalog::ClearStaleIfUnchanged(
   if (result.succeeded) {
     JUKE_LOG_INFO(Log(), "Replica current again volumeID={} chunk={} diskID={}",
                   id, mark.chunk, mark.disk_id);
+  }
+  return result.succeeded;
+}
+
+absl::Status VolumeCatalog::MarkDirty(absl::string_view id,
+                                      uint64_t chunk_index,
+                                      uint64_t generation) {
+  return etcd_->Put(DirtyKey(id, chunk_index), absl::StrCat(generation));
+}
+
+absl::StatusOr<std::vector<DirtyMark>> VolumeCatalog::ListDirty(
+    absl::string_view id) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  std::string prefix = DirtyVolumePrefix(id);
+  JUKE_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> kvs,
+                        etcd_->GetPrefix(prefix));
+  std::vector<DirtyMark> marks;
+  for (const EtcdKeyValue& kv : kvs) {
+    DirtyMark m;
+    if (!absl::SimpleAtoi(absl::string_view(kv.key).substr(prefix.size()),
+                          &m.chunk) ||
+        !absl::SimpleAtoi(kv.value, &m.generation)) {
+      continue;
+    }
+    m.mod_revision = kv.mod_revision;
+    marks.push_back(m);
+  }
+  return marks;
+}
+
+absl::StatusOr<bool> VolumeCatalog::SettleDirty(
+    absl::string_view id, uint64_t chunk_index, int64_t mod_revision,
+    const std::vector<std::string>& stale_disks, uint64_t generation) {
+  JUKE_RETURN_IF_ERROR(ValidateVolumeId(id));
+  const std::string key = DirtyKey(id, chunk_index);
+  EtcdTxn txn;
+  txn.IfValue(FenceKey(id), EtcdCompareOp::kEqual, absl::StrCat(generation));
+  if (mod_revision != 0) {
+    txn.IfModRevision(key, EtcdCompareOp::kEqual, mod_revision);
+  }
+  for (const std::string& disk : stale_disks) {
+    txn.ThenPut(StaleKey(id, chunk_index, disk), absl::StrCat(generation));
+  }
+  txn.ThenDelete(key);
+  JUKE_ASSIGN_OR_RETURN(EtcdTxnResult result, etcd_->Txn(txn));
+  if (result.succeeded && !stale_disks.empty()) {
+    JUKE_LOG_WARN(Log(),
+                  "Dirty chunk settled, replicas marked stale volumeID={} "
+                  "chunk={} diskIDs={} generation={}",
+                  id, chunk_index, absl::StrJoin(stale_disks, ","), generation);
   }
   return result.succeeded;
 }

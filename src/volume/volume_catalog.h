@@ -24,6 +24,13 @@ struct StaleMark {
   int64_t mod_revision = 0;
 };
 
+// A dirty mark as read from etcd (see VolumeCatalog::MarkDirty).
+struct DirtyMark {
+  uint64_t chunk = 0;
+  uint64_t generation = 0;  // of the writer that made it
+  int64_t mod_revision = 0;
+};
+
 // A volume record with the mod revision of its key. Every attach changes
 // the record, so an unchanged revision proves no writer came in between.
 struct VersionedVolume {
@@ -129,7 +136,8 @@ class VolumeCatalog {
   // Marks the volume deleting; it can no longer be attached.
   // FailedPrecondition while attached read-write.
   absl::StatusOr<VolumeRecord> MarkDeleting(absl::string_view id);
-  // Removes the record and its stale marks, once its chunks are gone.
+  // Removes the record, its stale and its dirty marks, once its chunks
+  // are gone.
   absl::Status Remove(absl::string_view id);
 
   // Records that `disk_id` missed writes to the chunk. Durable on return.
@@ -147,6 +155,24 @@ class VolumeCatalog {
   absl::StatusOr<bool> ClearStaleIfUnchanged(absl::string_view id,
                                              const StaleMark& mark,
                                              int64_t volume_revision);
+
+  // Records, before a writer first writes to the chunk, that its replicas
+  // may disagree should the writer stop midway: a write that reached some
+  // replicas and not others, and was never acknowledged, leaves no stale
+  // mark. The next writer settles every chunk still marked
+  // (docs/recovery.md, "Dirty chunks"). Durable on return.
+  absl::Status MarkDirty(absl::string_view id, uint64_t chunk_index,
+                         uint64_t generation);
+  // The volume's dirty marks, in chunk order.
+  absl::StatusOr<std::vector<DirtyMark>> ListDirty(absl::string_view id);
+  // Settles a dirty chunk in one transaction: marks `stale_disks` stale and
+  // drops the dirty mark, only while `generation` is still the volume's
+  // fence (the caller is its writer) and, when `mod_revision` is not 0,
+  // the mark still has that revision. Returns whether it did.
+  absl::StatusOr<bool> SettleDirty(absl::string_view id, uint64_t chunk_index,
+                                   int64_t mod_revision,
+                                   const std::vector<std::string>& stale_disks,
+                                   uint64_t generation);
 
  private:
   // Applies `change` to the record with a compare-and-swap, retrying when

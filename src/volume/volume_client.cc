@@ -44,9 +44,30 @@ absl::StatusOr<std::unique_ptr<VolumeClient>> VolumeClient::Open(
   JUKE_ASSIGN_OR_RETURN(auto stale, catalog->StaleMarks(record.id));
   JUKE_ASSIGN_OR_RETURN(VolumePlacement placement,
                         LoadVolumePlacement(catalog, record, map));
-  return std::unique_ptr<VolumeClient>(new VolumeClient(
+  std::unique_ptr<VolumeClient> client(new VolumeClient(
       catalog, clients, std::move(record), std::move(placement), std::move(map),
       options, std::move(stale)));
+  if (client->generation_ == 0) return client;
+
+  // The chunks an earlier writer left dirty are settled before this one
+  // writes, so that no read depends on which replica answers.
+  JUKE_ASSIGN_OR_RETURN(std::vector<DirtyMark> marks,
+                        catalog->ListDirty(client->record_.id));
+  if (marks.empty()) return client;
+  {
+    absl::MutexLock lock(&client->mu_);
+    for (const DirtyMark& m : marks) {
+      DirtyChunk& d = client->dirty_[m.chunk];
+      d.diverged = true;
+      d.mod_revision = m.mod_revision;
+    }
+  }
+  absl::Status settled = client->SettleDirty(absl::ZeroDuration());
+  JUKE_LOG_INFO(Log(),
+                "Dirty chunks of an earlier writer settled volumeID={} "
+                "chunks={} err={}",
+                client->record_.id, marks.size(), settled);
+  return client;
 }
 
 VolumeClient::VolumeClient(VolumeCatalog* catalog, ChunkClientPool* clients,
@@ -242,11 +263,168 @@ absl::Status VolumeClient::CheckNotFenced() {
   return absl::OkStatus();
 }
 
+absl::Status VolumeClient::BeginWrite(uint64_t chunk) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = dirty_.find(chunk);
+    if (it != dirty_.end()) {
+      ++it->second.writing;
+      return absl::OkStatus();
+    }
+  }
+  // Two writes may both mark it; the mark is the same.
+  JUKE_RETURN_IF_ERROR(
+      Annotate(catalog_->MarkDirty(record_.id, chunk, generation_.load()),
+               absl::StrCat("write volume ", record_.id, " chunk ", chunk,
+                            ": mark it dirty")));
+  absl::MutexLock lock(&mu_);
+  ++dirty_[chunk].writing;
+  return absl::OkStatus();
+}
+
+void VolumeClient::EndWrite(uint64_t chunk, bool ok) {
+  absl::MutexLock lock(&mu_);
+  DirtyChunk& d = dirty_[chunk];
+  --d.writing;
+  d.last_write = absl::Now();
+  if (!ok) d.diverged = true;
+}
+
+absl::Status VolumeClient::SettleDirty(absl::Duration idle) {
+  if (generation_ == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", record_.id, " is not attached read-write here"));
+  }
+  std::vector<uint64_t> due;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const auto& [chunk, d] : dirty_) {
+      if (d.writing == 0 && now - d.last_write >= idle) due.push_back(chunk);
+    }
+  }
+  absl::Status result;
+  for (uint64_t chunk : due) {
+    absl::MutexLock chunk_lock(&ChunkLock(chunk));
+    DirtyChunk dirty;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = dirty_.find(chunk);
+      if (it == dirty_.end() || it->second.writing != 0) continue;
+      dirty = it->second;
+    }
+    absl::Status s = SettleChunk(chunk, dirty);
+    if (!s.ok() && result.ok()) result = s;
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<uint32_t>> VolumeClient::ReplicaChecksums(
+    const MapDisk& disk, uint64_t chunk) {
+  std::vector<uint32_t> sums;
+  sums.reserve(record_.chunk_size / kBlockSize);
+  for (uint64_t offset = 0; offset < record_.chunk_size;
+       offset += kMaxChecksumsPerRead * kBlockSize) {
+    const uint64_t length = std::min<uint64_t>(
+        kMaxChecksumsPerRead * kBlockSize, record_.chunk_size - offset);
+    v1::ReadChunkRequest req;
+    req.set_disk_id(disk.disk_id);
+    req.mutable_chunk()->set_volume_id(record_.id);
+    req.mutable_chunk()->set_index(chunk);
+    req.set_offset(offset);
+    req.set_length(length);
+    req.set_checksums_only(true);
+    v1::ReadChunkResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadlineAfter(&ctx, options_.rpc_timeout);
+    absl::Status s = FromGrpcStatus(
+        clients_->For(disk.address)->ReadChunk(&ctx, req, &resp));
+    if (absl::IsNotFound(s)) {
+      // A chunk never written reads as zeros, like one written with zeros.
+      sums.assign(record_.chunk_size / kBlockSize, ZeroBlockChecksum());
+      return sums;
+    }
+    JUKE_RETURN_IF_ERROR(s);
+    if (static_cast<uint64_t>(resp.checksums_size()) != length / kBlockSize) {
+      return absl::DataLossError(
+          absl::StrCat("disk ", disk.disk_id, " sent ", resp.checksums_size(),
+                       " checksums for ", length / kBlockSize, " blocks"));
+    }
+    sums.insert(sums.end(), resp.checksums().begin(), resp.checksums().end());
+  }
+  return sums;
+}
+
+absl::Status VolumeClient::SettleChunk(uint64_t chunk,
+                                       const DirtyChunk& dirty) {
+  std::vector<std::string> stale;
+  if (dirty.diverged) {
+    // The first current replica that answers is what reads see: it stays.
+    // Every other replica that holds other data, or cannot tell, is stale
+    // until recovery copies the kept one over it.
+    std::shared_ptr<const VolumePlacement> placement = Placement();
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> readers,
+                          placement->ReadReplicas(record_, chunk));
+    JUKE_ASSIGN_OR_RETURN(std::vector<std::string> writers,
+                          placement->WriteReplicas(record_, chunk));
+    std::shared_ptr<const ClusterMap> live = Live();
+    std::map<std::string, std::vector<uint32_t>> content;
+    for (const std::string& d : writers) {
+      const MapDisk* disk = live->FindDisk(d);
+      if (disk == nullptr || !disk->up || IsStale(chunk, d)) continue;
+      absl::StatusOr<std::vector<uint32_t>> sums =
+          ReplicaChecksums(*disk, chunk);
+      if (sums.ok()) content[d] = *std::move(sums);
+    }
+    std::string kept;
+    for (const std::string& d : readers) {
+      if (content.count(d) > 0) {
+        kept = d;
+        break;
+      }
+    }
+    if (kept.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("volume ", record_.id, " chunk ", chunk,
+                       " stays dirty: no current replica answers"));
+    }
+    for (const std::string& d : writers) {
+      if (d == kept || IsStale(chunk, d)) continue;
+      auto it = content.find(d);
+      if (it == content.end() || it->second != content[kept]) {
+        stale.push_back(d);
+      }
+    }
+  }
+  const uint64_t generation = generation_.load();
+  JUKE_ASSIGN_OR_RETURN(
+      bool settled, catalog_->SettleDirty(record_.id, chunk, dirty.mod_revision,
+                                          stale, generation));
+  if (!settled) {
+    // A snapshot's barrier took the fence up meanwhile (a later call
+    // settles it), or another writer holds the volume (it settles it).
+    return absl::AbortedError(absl::StrCat("volume ", record_.id, " chunk ",
+                                           chunk, " stays dirty: generation ",
+                                           generation, " is not the fence"));
+  }
+  absl::MutexLock lock(&mu_);
+  for (const std::string& d : stale) stale_.emplace(chunk, d);
+  dirty_.erase(chunk);
+  return absl::OkStatus();
+}
+
 absl::Status VolumeClient::WriteInChunk(uint64_t chunk, uint64_t offset,
                                         std::span<const uint8_t> data) {
   JUKE_RETURN_IF_ERROR(CheckNotFenced());
   absl::ReaderMutexLock chunk_lock(&ChunkLock(chunk));
+  JUKE_RETURN_IF_ERROR(BeginWrite(chunk));
+  absl::Status s = WriteReplicas(chunk, offset, data);
+  EndWrite(chunk, s.ok());
+  return s;
+}
 
+absl::Status VolumeClient::WriteReplicas(uint64_t chunk, uint64_t offset,
+                                         std::span<const uint8_t> data) {
   v1::WriteChunkRequest req;
   req.mutable_chunk()->set_volume_id(record_.id);
   req.mutable_chunk()->set_index(chunk);
@@ -357,6 +535,11 @@ absl::StatusOr<RecoveryProgress> VolumeClient::RecoverStale(
         "volume ", record_.id, " is not attached read-write here"));
   }
   JUKE_RETURN_IF_ERROR(CheckNotFenced());
+  absl::Status settled = SettleDirty(options_.dirty_idle);
+  if (!settled.ok()) {
+    JUKE_LOG_INFO(Log(), "Dirty chunks wait volumeID={} err={}", record_.id,
+                  settled);
+  }
   JUKE_ASSIGN_OR_RETURN(std::vector<StaleMark> marks,
                         catalog_->ListStaleMarks(record_.id));
   std::map<uint64_t, std::set<std::string>> stale;

@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
@@ -31,6 +33,9 @@ struct VolumeIoOptions {
   absl::Duration rpc_timeout = absl::Seconds(10);
   // How long a writer fenced by a snapshot's barrier waits for it to go.
   absl::Duration barrier_wait = absl::Seconds(60);
+  // A chunk's dirty mark goes once no write to it was made for this long
+  // (SettleDirty()).
+  absl::Duration dirty_idle = absl::Seconds(2);
 };
 
 // Reads and writes byte ranges of one volume over its replicas, as the
@@ -48,6 +53,17 @@ struct VolumeIoOptions {
 // stale, check the data against its block checksums, and move on to the
 // next replica on any error; a replica that returned bad data is repaired
 // with the good copy.
+//
+// Before its first write to a chunk, the writer marks the chunk dirty in
+// etcd: a write that reached some replicas and not others and was never
+// acknowledged (the writer or its host died, or it lost etcd while
+// replicas failed) leaves them disagreeing with no stale mark, and reads
+// would then depend on which replica answers. The writer drops the mark
+// once the chunk has been idle with every write acknowledged; a chunk
+// where a write failed, and every chunk a previous writer left marked, is
+// settled: its first current replica stays as it is and the others are
+// marked stale, so recovery makes them equal to it (docs/recovery.md,
+// "Dirty chunks").
 //
 // The writer also recovers the volume's stale replicas (RecoverStale()),
 // since only it can keep its own writes to a chunk out while the chunk is
@@ -81,6 +97,13 @@ class VolumeClient : public MoveHolder {
   // of the map the client was opened with.
   void UpdateLiveMap(ClusterMap map);
 
+  // Settles this writer's dirty chunks that saw no write for `idle` (see
+  // above); RecoverStale() calls it with the options' dirty_idle, and the
+  // writer's holder with zero before it lets the volume go. A chunk with
+  // no current replica up stays dirty for a later call. FailedPrecondition
+  // without a writer attachment.
+  absl::Status SettleDirty(absl::Duration idle);
+
   // One pass over the volume's stale marks: copies each chunk onto its
   // stale replica from a current one, with this writer's writes to that
   // chunk held back meanwhile, and clears the mark. Replicas that cannot
@@ -107,11 +130,34 @@ class VolumeClient : public MoveHolder {
                VolumeIoOptions options,
                std::set<std::pair<uint64_t, std::string>> stale);
 
+  // A chunk this writer marked dirty, or found marked when it opened.
+  struct DirtyChunk {
+    int writing = 0;  // writes in flight
+    absl::Time last_write = absl::InfinitePast();
+    // A write failed, or the mark was inherited: the replicas may differ.
+    bool diverged = false;
+    int64_t mod_revision = 0;  // of an inherited mark; 0 for this writer's
+  };
+
+  // Around every write to a chunk, under its lock held shared: marks it
+  // dirty in etcd first if it is not yet, and notes how the write ended.
+  absl::Status BeginWrite(uint64_t chunk);
+  void EndWrite(uint64_t chunk, bool ok);
+  // The checksums of every block of the chunk on one replica (a zero
+  // block's where it wrote none), read without the data.
+  absl::StatusOr<std::vector<uint32_t>> ReplicaChecksums(const MapDisk& disk,
+                                                         uint64_t chunk);
+  // Settles one chunk. REQUIRES: ChunkLock(chunk) held exclusively.
+  absl::Status SettleChunk(uint64_t chunk, const DirtyChunk& dirty);
+
   // One piece of a request that falls in a single chunk.
   absl::Status ReadInChunk(uint64_t chunk, uint64_t offset,
                            std::span<uint8_t> out);
   absl::Status WriteInChunk(uint64_t chunk, uint64_t offset,
                             std::span<const uint8_t> data);
+  // WriteInChunk's replicated write. REQUIRES: ChunkLock(chunk) held.
+  absl::Status WriteReplicas(uint64_t chunk, uint64_t offset,
+                             std::span<const uint8_t> data);
   absl::Status CheckRange(uint64_t offset, uint64_t length) const;
   bool IsStale(uint64_t chunk, const std::string& disk);
   absl::Status CheckNotFenced();
@@ -129,6 +175,8 @@ class VolumeClient : public MoveHolder {
   }
 
   static constexpr size_t kChunkLocks = 64;
+  // Checksums asked for per request: a 64 MiB chunk's.
+  static constexpr uint64_t kMaxChecksumsPerRead = 16384;
 
   VolumeCatalog* const catalog_;
   ChunkClientPool* const clients_;
@@ -143,6 +191,7 @@ class VolumeClient : public MoveHolder {
   absl::Mutex chunk_locks_[kChunkLocks];
   absl::Mutex mu_;
   std::set<std::pair<uint64_t, std::string>> stale_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, DirtyChunk> dirty_ ABSL_GUARDED_BY(mu_);
   bool fenced_ ABSL_GUARDED_BY(mu_) = false;
   // Addresses and states of the disks.
   std::shared_ptr<const ClusterMap> live_ ABSL_GUARDED_BY(mu_);

@@ -191,4 +191,13 @@ std::string StaleKey(absl::string_view volume_id, uint64_t chunk_index,
                       EscapeKeySegment(disk_id));
 }
 
+std::string DirtyVolumePrefix(absl::string_view volume_id) {
+  return absl::StrCat(kDirtyPrefix, EscapeKeySegment(volume_id), "/");
+}
+
+std::string DirtyKey(absl::string_view volume_id, uint64_t chunk_index) {
+  return absl::StrCat(DirtyVolumePrefix(volume_id),
+                      absl::StrFormat("%020d", chunk_index));
+}
+
 }  // namespace juke

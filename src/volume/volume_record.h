@@ -123,11 +123,16 @@ absl::string_view VolumeStateName(VolumeState state);
 // Keys of the catalog.
 inline constexpr char kVolumesPrefix[] = "/juke/v1/volumes/";
 inline constexpr char kStalePrefix[] = "/juke/v1/stale/";
+inline constexpr char kDirtyPrefix[] = "/juke/v1/dirty/";
 std::string VolumeKey(absl::string_view volume_id);
 // Prefix of every stale mark of the volume.
 std::string StaleVolumePrefix(absl::string_view volume_id);
 // The mark that says `disk_id` missed writes to the chunk.
 std::string StaleKey(absl::string_view volume_id, uint64_t chunk_index,
                      absl::string_view disk_id);
+// Prefix of every dirty mark of the volume.
+std::string DirtyVolumePrefix(absl::string_view volume_id);
+// The mark that says a writer is writing the chunk, or wrote it lately.
+std::string DirtyKey(absl::string_view volume_id, uint64_t chunk_index);
 
 }  // namespace juke

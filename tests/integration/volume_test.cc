@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
+#include "src/common/checksum.h"
 #include "src/model/map_store.h"
 #include "src/model/placement.h"
 #include "src/volume/mover.h"
@@ -941,6 +942,81 @@ TEST_F(VolumeTest, MovingTheVolumeFencesTheOldWriter) {
   std::vector<uint8_t> back(mine.size());
   ASSERT_TRUE(new_writer->Read(0, back).ok());
   EXPECT_EQ(back, mine);
+}
+
+// A writer that dies after its write reached one replica of a chunk and
+// not the others leaves them disagreeing, with no stale mark: reads would
+// depend on which replica answers. The chunk is marked dirty, so the next
+// writer settles it: the first current replica stays as it is (the write
+// happened, or did not, for everyone), the replicas that differ from it
+// are marked stale, and recovery copies it over them. The dead writer,
+// still running, can settle nothing.
+TEST_F(VolumeTest, WriteThatReachedOneReplicaIsSettledByTheNextWriter) {
+  // Which replica, in placement order, took the half-done write: not the
+  // first (it is rolled back) or the first (it is rolled forward).
+  for (size_t took : {size_t{1}, size_t{0}}) {
+    SCOPED_TRACE(absl::StrCat("replica ", took, " took the write"));
+    const std::string id = absl::StrCat("vol-dirty-", took);
+    ASSERT_TRUE(catalog_->Create(Shape(id, kChunk)).ok());
+    auto old_writer = AttachWriter(id, "h1");
+    ASSERT_NE(old_writer, nullptr);
+    std::vector<uint8_t> before = Random(kChunk, 61 + took);
+    ASSERT_TRUE(old_writer->Write(0, before).ok());
+    auto dirty = catalog_->ListDirty(id);
+    ASSERT_TRUE(dirty.ok()) << dirty.status();
+    ASSERT_EQ(dirty->size(), 1u) << "chunk 0, written a moment ago";
+
+    // The half-done write: one replica only, with the writer's generation.
+    ClusterMap map = Map();
+    auto replicas = PlaceChunk(map, id, 0, 3, FailureDomain::kHost);
+    ASSERT_TRUE(replicas.ok());
+    std::vector<uint8_t> half = Random(kChunk, 71 + took);
+    v1::WriteChunkRequest req;
+    req.set_disk_id((*replicas)[took]);
+    req.mutable_chunk()->set_volume_id(id);
+    req.set_data(half.data(), half.size());
+    for (uint32_t c : BlockChecksums(half)) req.add_checksums(c);
+    req.set_generation(old_writer->generation());
+    v1::WriteChunkResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(clients_.For(map.FindDisk((*replicas)[took])->address)
+                    ->WriteChunk(&ctx, req, &resp)
+                    .ok());
+
+    auto new_writer = AttachWriter(id, "h2", /*take_over=*/true);
+    ASSERT_NE(new_writer, nullptr);
+    const std::vector<uint8_t>& kept = took == 0 ? half : before;
+    auto marks = catalog_->StaleMarks(id);
+    ASSERT_TRUE(marks.ok());
+    // The replicas that differ from the first: the one that took the
+    // write, or, when the first took it, the two others.
+    std::set<std::pair<uint64_t, std::string>> expected;
+    for (size_t i = 1; i < replicas->size(); ++i) {
+      if (took == 0 || i == took) expected.emplace(0, (*replicas)[i]);
+    }
+    EXPECT_EQ(*marks, expected);
+    EXPECT_TRUE(catalog_->ListDirty(id)->empty());
+    std::vector<uint8_t> back(kChunk);
+    ASSERT_TRUE(new_writer->Read(0, back).ok());
+    EXPECT_TRUE(back == kept);
+
+    // The old writer, fenced, settles nothing.
+    EXPECT_FALSE(old_writer->SettleDirty(absl::ZeroDuration()).ok());
+    EXPECT_EQ(*catalog_->StaleMarks(id), expected);
+
+    RateLimiter unlimited(0);
+    auto recovered = new_writer->RecoverStale(&unlimited);
+    ASSERT_TRUE(recovered.ok()) << recovered.status();
+    EXPECT_EQ(recovered->recovered, expected.size());
+    ExpectReplicasHold(id, 1, kept);
+
+    // A writer's own marks go once its chunks are idle.
+    ASSERT_TRUE(new_writer->Write(0, Random(4096, 81)).ok());
+    EXPECT_EQ(catalog_->ListDirty(id)->size(), 1u);
+    ASSERT_TRUE(new_writer->SettleDirty(absl::ZeroDuration()).ok());
+    EXPECT_TRUE(catalog_->ListDirty(id)->empty());
+    EXPECT_TRUE(catalog_->StaleMarks(id)->empty());
+  }
 }
 
 TEST_F(VolumeTest, CorruptReplicaIsReadAroundAndRepaired) {
