@@ -22,10 +22,12 @@ struct Totals {
   uint64_t hosts = 0, hosts_up = 0;
   uint64_t disks = 0, healthy = 0, degraded = 0, failed = 0;
   uint64_t capacity = 0, used = 0, available = 0, chunks = 0;
+  uint64_t shared = 0;  // Disks whose file system another disk counted.
 };
 
 Totals Sum(const std::vector<HostStatus>& hosts) {
   Totals t;
+  DiskSpaceSum space;
   for (const HostStatus& h : hosts) {
     ++t.hosts;
     if (h.up) ++t.hosts_up;
@@ -34,12 +36,14 @@ Totals Sum(const std::vector<HostStatus>& hosts) {
       if (d.state == kDiskHealthy) ++t.healthy;
       if (d.state == kDiskDegraded) ++t.degraded;
       if (d.state == kDiskFailed) ++t.failed;
-      t.capacity += d.capacity_bytes;
+      space.Add(d);
       t.used += d.used_bytes;
-      t.available += d.available_bytes;
       t.chunks += d.chunk_count;
     }
   }
+  t.capacity = space.capacity_bytes();
+  t.available = space.available_bytes();
+  t.shared = space.shared_disks();
   return t;
 }
 
@@ -85,13 +89,19 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows,
 }
 
 std::string TotalsLine(const Totals& t) {
-  return absl::StrCat("Total: ", t.hosts, t.hosts == 1 ? " host" : " hosts",
-                      " (", t.hosts_up, " up, ", t.hosts - t.hosts_up,
-                      " down), ", t.disks, t.disks == 1 ? " disk" : " disks",
-                      " (", t.healthy, " healthy, ", t.degraded, " degraded, ",
-                      t.failed, " failed), capacity ", HumanBytes(t.capacity),
-                      ", used ", HumanBytes(t.used), ", available ",
-                      HumanBytes(t.available), ", ", t.chunks, " chunks\n");
+  return absl::StrCat(
+      "Total: ", t.hosts, t.hosts == 1 ? " host" : " hosts", " (", t.hosts_up,
+      " up, ", t.hosts - t.hosts_up, " down), ", t.disks,
+      t.disks == 1 ? " disk" : " disks", " (", t.healthy, " healthy, ",
+      t.degraded, " degraded, ", t.failed, " failed), capacity ",
+      HumanBytes(t.capacity), ", used ", HumanBytes(t.used), ", available ",
+      HumanBytes(t.available), ", ", t.chunks, " chunks\n",
+      t.shared == 0
+          ? ""
+          : absl::StrCat("(", t.shared,
+                         t.shared == 1 ? " disk shares" : " disks share",
+                         " a file system with another disk; "
+                         "its space is counted once)\n"));
 }
 
 Json TotalsJson(const Totals& t) {
@@ -105,7 +115,8 @@ Json TotalsJson(const Totals& t) {
           {"capacityBytes", t.capacity},
           {"usedBytes", t.used},
           {"availableBytes", t.available},
-          {"chunkCount", t.chunks}};
+          {"chunkCount", t.chunks},
+          {"disksSharingAFileSystem", t.shared}};
 }
 
 }  // namespace

@@ -26,8 +26,10 @@ std::vector<HostStatus> SamplePool() {
   a.record.address = "10.0.0.1:7100";
   a.record.labels = {"eu-west", "eu-west-1a", "prod", "node-a"};
   a.record.disks = {
-      {"d1", "/mnt/d1", kDiskHealthy, 100 * kGiB, 10 * kGiB, 90 * kGiB, 2560},
-      {"d2", "/mnt/d2", kDiskDegraded, 100 * kGiB, 50 * kGiB, 50 * kGiB, 12800},
+      {"d1", "/mnt/d1", kDiskHealthy, 100 * kGiB, 10 * kGiB, 90 * kGiB, 2560,
+       ""},
+      {"d2", "/mnt/d2", kDiskDegraded, 100 * kGiB, 50 * kGiB, 50 * kGiB, 12800,
+       ""},
   };
 
   HostStatus b;
@@ -36,7 +38,7 @@ std::vector<HostStatus> SamplePool() {
   b.record.pool_id = "pool-1";
   b.record.address = "10.0.0.2:7100";
   b.record.labels = {"eu-west", "eu-west-1b", "prod", ""};
-  b.record.disks = {{"d1", "/mnt/d1", kDiskFailed, 2048 * kGiB, 0, 0, 0}};
+  b.record.disks = {{"d1", "/mnt/d1", kDiskFailed, 2048 * kGiB, 0, 0, 0, ""}};
 
   HostStatus c;
   c.up = true;
@@ -85,6 +87,37 @@ TEST(FormatStatusTextTest, ShowsEveryHostDiskAndTotals) {
       "Total: 3 hosts (2 up, 1 down), 3 disks (1 healthy, 1 degraded, 1 "
       "failed), capacity 2.2 TiB, used 60.0 GiB, available 140.0 GiB, 15360 "
       "chunks\n");
+}
+
+TEST(FormatStatusTextTest, CountsTheSpaceOfASharedFileSystemOnce) {
+  // Two daemons of a test pool whose disks are directories of one file
+  // system, and a third disk on a file system of its own.
+  HostStatus a;
+  a.up = true;
+  a.record.host_id = "h1";
+  a.record.disks = {
+      {"a1", "/tmp/p/h1/d1", kDiskHealthy, 100 * kGiB, kGiB, 40 * kGiB, 1,
+       "boot:8:1"},
+      {"a2", "/srv/d2", kDiskHealthy, 10 * kGiB, 0, 10 * kGiB, 0, "boot:8:2"},
+  };
+  HostStatus b;
+  b.up = true;
+  b.record.host_id = "h2";
+  b.record.disks = {{"b1", "/tmp/p/h2/d1", kDiskHealthy, 100 * kGiB, kGiB,
+                     40 * kGiB, 1, "boot:8:1"}};
+  std::string text = FormatStatusText({a, b});
+  EXPECT_THAT(text, HasSubstr("capacity 110.0 GiB, used 2.0 GiB, available "
+                              "50.0 GiB, 2 chunks\n(1 disk shares a file "
+                              "system with another disk; its space is "
+                              "counted once)\n"));
+  // Each disk still shows the space of its file system.
+  EXPECT_THAT(text, HasSubstr("  b1       healthy  /tmp/p/h2/d1  100.0 GiB"));
+
+  nlohmann::json report = nlohmann::json::parse(FormatStatusJson({a, b}));
+  EXPECT_EQ(report["totals"]["capacityBytes"], 110 * kGiB);
+  EXPECT_EQ(report["totals"]["availableBytes"], 50 * kGiB);
+  EXPECT_EQ(report["totals"]["disksSharingAFileSystem"], 1);
+  EXPECT_EQ(report["hosts"][0]["disks"][0]["filesystem"], "boot:8:1");
 }
 
 TEST(FormatStatusTextTest, DisksTakenOutSayOut) {

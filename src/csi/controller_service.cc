@@ -322,13 +322,14 @@ grpc::Status ControllerService::GetCapacity(
   if (!params.ok()) return Fail(params.status());
   absl::StatusOr<std::vector<HostStatus>> hosts = ListHosts(*etcd_);
   if (!hosts.ok()) return Fail(hosts.status());
-  uint64_t available = 0;
+  DiskSpaceSum space;
   for (const HostStatus& h : *hosts) {
     if (!h.up) continue;
     for (const DiskRecord& d : h.record.disks) {
-      if (d.state != kDiskFailed) available += d.available_bytes;
+      if (d.state != kDiskFailed) space.Add(d);
     }
   }
+  uint64_t available = space.available_bytes();
   // Every byte of a volume is stored once per replica.
   available /= static_cast<uint64_t>(params->replicas);
   response->set_available_capacity(static_cast<int64_t>(

@@ -136,7 +136,8 @@ Json ToJson(const HostRecord& r) {
                      {"capacityBytes", d.capacity_bytes},
                      {"usedBytes", d.used_bytes},
                      {"availableBytes", d.available_bytes},
-                     {"chunkCount", d.chunk_count}});
+                     {"chunkCount", d.chunk_count},
+                     {"filesystem", d.filesystem}});
   }
   return {{"hostId", r.host_id},
           {"poolId", r.pool_id},
@@ -163,6 +164,16 @@ absl::StatusOr<std::string> Dump(const Json& json, absl::string_view what) {
 }
 
 }  // namespace
+
+void DiskSpaceSum::Add(const DiskRecord& disk) {
+  if (!disk.filesystem.empty() &&
+      !filesystems_.insert(disk.filesystem).second) {
+    ++shared_disks_;
+    return;
+  }
+  capacity_bytes_ += disk.capacity_bytes;
+  available_bytes_ += disk.available_bytes;
+}
 
 absl::Status ValidateHostRecord(const HostRecord& r) {
   if (r.host_id.empty() || r.host_id.size() > kMaxIdLength) {
@@ -201,6 +212,7 @@ absl::Status ValidateHostRecord(const HostRecord& r) {
   for (const DiskRecord& d : r.disks) {
     strings.push_back(d.disk_id);
     strings.push_back(d.path);
+    strings.push_back(d.filesystem);
   }
   for (absl::string_view s : strings) {
     if (!IsUtf8(s)) {
@@ -248,6 +260,7 @@ absl::StatusOr<HostRecord> DecodeHostRecord(absl::string_view text) {
       dr.Unsigned("usedBytes", &d.used_bytes);
       dr.Unsigned("availableBytes", &d.available_bytes);
       dr.Unsigned("chunkCount", &d.chunk_count);
+      dr.String("filesystem", &d.filesystem);
       if (!dr.status().ok()) return dr.status();
       r.disks.push_back(std::move(d));
     }

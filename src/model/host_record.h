@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,32 @@ struct DiskRecord {
   uint64_t used_bytes = 0;
   uint64_t available_bytes = 0;
   uint64_t chunk_count = 0;
+  // Which file system holds the disk, the same string for every disk of one
+  // file system on one boot of one machine; empty when unknown. Capacity and
+  // available space are the file system's, so disks that share one must
+  // count them once (DiskSpaceSum).
+  std::string filesystem;
 
   bool operator==(const DiskRecord&) const = default;
+};
+
+// Capacity and available space of a set of disks, where disks that share a
+// file system count its space once: the directories of a test pool, or two
+// disks a host was given on the same partition.
+class DiskSpaceSum {
+ public:
+  void Add(const DiskRecord& disk);
+
+  uint64_t capacity_bytes() const { return capacity_bytes_; }
+  uint64_t available_bytes() const { return available_bytes_; }
+  // Disks whose space was already counted through another disk.
+  uint64_t shared_disks() const { return shared_disks_; }
+
+ private:
+  std::set<std::string> filesystems_;
+  uint64_t capacity_bytes_ = 0;
+  uint64_t available_bytes_ = 0;
+  uint64_t shared_disks_ = 0;
 };
 
 // Failure domains of a host, from the largest to the smallest.

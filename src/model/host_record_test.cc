@@ -14,9 +14,10 @@ HostRecord SampleRecord() {
   r.pool_id = "pool-a";
   r.address = "10.0.0.1:7100";
   r.labels = {"eu-west", "eu-west-1a", "prod-1", "node-1.example"};
-  r.disks.push_back({"d1", "/mnt/disk1", kDiskHealthy, 1000, 400, 600, 7});
   r.disks.push_back(
-      {"d2", "/mnt/disk2", kDiskFailed, uint64_t{1} << 42, 0, 0, 0});
+      {"d1", "/mnt/disk1", kDiskHealthy, 1000, 400, 600, 7, "boot-1:8:1"});
+  r.disks.push_back(
+      {"d2", "/mnt/disk2", kDiskFailed, uint64_t{1} << 42, 0, 0, 0, ""});
   r.started_at = 1700000000;
   r.version = "0.1.0";
   return r;
@@ -31,6 +32,28 @@ TEST(HostRecordTest, JsonRoundTrip) {
   auto back = DecodeHostRecord(*json);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, r);
+}
+
+TEST(HostRecordTest, DisksSharingAFileSystemCountItsSpaceOnce) {
+  DiskSpaceSum sum;
+  sum.Add({"a", "/srv/a", kDiskHealthy, 1000, 10, 600, 1, "boot-1:8:1"});
+  sum.Add({"b", "/srv/b", kDiskHealthy, 1000, 20, 600, 2, "boot-1:8:1"});
+  sum.Add({"c", "/srv/c", kDiskHealthy, 500, 0, 100, 0, "boot-1:8:2"});
+  // The same device number after another boot, or on another machine, is
+  // another file system.
+  sum.Add({"d", "/srv/d", kDiskHealthy, 1000, 0, 300, 0, "boot-2:8:1"});
+  EXPECT_EQ(sum.capacity_bytes(), 2500u);
+  EXPECT_EQ(sum.available_bytes(), 1000u);
+  EXPECT_EQ(sum.shared_disks(), 1u);
+}
+
+TEST(HostRecordTest, DisksOfUnknownFileSystemAreEachCounted) {
+  DiskSpaceSum sum;
+  sum.Add({"a", "/srv/a", kDiskHealthy, 1000, 0, 600, 0, ""});
+  sum.Add({"b", "/srv/b", kDiskHealthy, 1000, 0, 600, 0, ""});
+  EXPECT_EQ(sum.capacity_bytes(), 2000u);
+  EXPECT_EQ(sum.available_bytes(), 1200u);
+  EXPECT_EQ(sum.shared_disks(), 0u);
 }
 
 TEST(HostRecordTest, UnicodeIdsRoundTrip) {

@@ -20,7 +20,7 @@ HostRecord Record(absl::string_view id) {
   r.pool_id = "pool-a";
   r.address = "127.0.0.1:7100";
   r.labels = {"eu", "eu-1a", "c1", "node"};
-  r.disks.push_back({"d1", "/mnt/d1", kDiskHealthy, 1000, 100, 900, 3});
+  r.disks.push_back({"d1", "/mnt/d1", kDiskHealthy, 1000, 100, 900, 3, ""});
   r.started_at = 1700000000;
   r.version = "test";
   return r;

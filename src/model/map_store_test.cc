@@ -47,7 +47,7 @@ HostRecord Record(absl::string_view id, const std::vector<std::string>& disks) {
   r.address = absl::StrCat(id, ":7100");
   r.labels = {"eu", "eu-1a", "c1", std::string(id)};
   for (const std::string& d : disks) {
-    r.disks.push_back({d, "/mnt/" + d, kDiskHealthy, 10 * kGiB, 0, 0, 0});
+    r.disks.push_back({d, "/mnt/" + d, kDiskHealthy, 10 * kGiB, 0, 0, 0, ""});
   }
   r.version = "test";
   return r;

@@ -190,13 +190,13 @@ PoolSummary Summarize(const ClusterMap& map,
   }
   s.hosts = static_cast<int>(all.size());
   s.hosts_up = static_cast<int>(up.size());
+  DiskSpaceSum space;
   for (const HostStatus& h : hosts) {
     if (all.count(h.record.host_id) == 0) continue;
-    for (const DiskRecord& d : h.record.disks) {
-      s.capacity_bytes += d.capacity_bytes;
-      s.available_bytes += d.available_bytes;
-    }
+    for (const DiskRecord& d : h.record.disks) space.Add(d);
   }
+  s.capacity_bytes = space.capacity_bytes();
+  s.available_bytes = space.available_bytes();
   return s;
 }
 

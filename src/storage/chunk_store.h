@@ -74,6 +74,7 @@ struct ChunkStoreStats {
   uint64_t chunk_count = 0;
   uint64_t checksum_failures = 0;
   uint64_t io_errors = 0;
+  std::string filesystem_id;  // FileSystemStats::filesystem_id
 };
 
 // The chunks of one disk: data files written and read through a FileSystem,

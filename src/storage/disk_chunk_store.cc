@@ -562,6 +562,7 @@ absl::StatusOr<ChunkStoreStats> DiskChunkStore::Stats() {
   ChunkStoreStats stats;
   stats.capacity_bytes = fs_stats.capacity_bytes;
   stats.available_bytes = fs_stats.available_bytes;
+  stats.filesystem_id = fs_stats.filesystem_id;
   stats.checksum_failures = checksum_failures_.load();
   stats.io_errors = io_errors_.load();
   absl::MutexLock lock(&mu_);

@@ -39,6 +39,9 @@ class File {
 struct FileSystemStats {
   uint64_t capacity_bytes = 0;
   uint64_t available_bytes = 0;
+  // Names the file system among all those of all machines: the boot id of
+  // this machine and the device number. Empty when the boot id is unknown.
+  std::string filesystem_id;
 };
 
 // Opens and manages files. Thread-safe.

@@ -96,6 +96,7 @@ HostRecord MakeRecord(const DaemonConfig& config, const std::string& address,
     disk.used_bytes = d.stats.used_bytes;
     disk.available_bytes = d.stats.available_bytes;
     disk.chunk_count = d.stats.chunk_count;
+    disk.filesystem = d.stats.filesystem_id;
     r.disks.push_back(std::move(disk));
   }
   return r;

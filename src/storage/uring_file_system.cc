@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 
 #include "src/common/checksum.h"
@@ -33,6 +35,22 @@ bool Aligned(uint64_t value) { return value % kBlockSize == 0; }
 
 bool Aligned(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % kBlockSize == 0;
+}
+
+// This boot of this machine, or empty when the kernel does not say.
+const std::string& BootId() {
+  static const std::string* const id = [] {
+    std::string text;
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[64];
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n > 0) text.assign(buf, static_cast<size_t>(n));
+      close(fd);
+    }
+    return new std::string(absl::StripAsciiWhitespace(text));
+  }();
+  return *id;
 }
 
 std::string Parent(const std::string& path) {
@@ -239,6 +257,11 @@ class UringFileSystem : public FileSystem {
     FileSystemStats stats;
     stats.capacity_bytes = uint64_t{st.f_blocks} * st.f_frsize;
     stats.available_bytes = uint64_t{st.f_bavail} * st.f_frsize;
+    struct stat dev;
+    if (!BootId().empty() && stat(path.c_str(), &dev) == 0) {
+      stats.filesystem_id = absl::StrCat(BootId(), ":", major(dev.st_dev), ":",
+                                         minor(dev.st_dev));
+    }
     return stats;
   }
 

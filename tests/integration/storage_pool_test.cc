@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -179,6 +180,28 @@ TEST_F(StoragePoolTest, EveryHostRegistersWithItsDisksAndLabels) {
       EXPECT_GT(d.capacity_bytes, 0u);
     }
   }
+}
+
+TEST_F(StoragePoolTest, DisksOfOneFileSystemAreCountedOnce) {
+  // Every disk of the test pool is a directory of one temporary directory:
+  // six disks, one file system, whose space the pool must not count six
+  // times.
+  auto hosts = ListHosts(*client_);
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  DiskSpaceSum sum;
+  std::set<std::string> filesystems;
+  uint64_t capacity = 0;
+  for (const HostStatus& s : *hosts) {
+    for (const DiskRecord& d : s.record.disks) {
+      EXPECT_FALSE(d.filesystem.empty()) << d.disk_id;
+      filesystems.insert(d.filesystem);
+      capacity = d.capacity_bytes;
+      sum.Add(d);
+    }
+  }
+  EXPECT_EQ(filesystems.size(), 1u);
+  EXPECT_EQ(sum.shared_disks(), 5u);
+  EXPECT_EQ(sum.capacity_bytes(), capacity);
 }
 
 TEST_F(StoragePoolTest, ChunksWrittenOverGrpcReadBackOnEveryDisk) {
