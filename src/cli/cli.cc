@@ -14,6 +14,7 @@
 #include "src/cli/status_command.h"
 #include "src/cli/volume_command.h"
 #include "src/common/logging.h"
+#include "src/common/version.h"
 
 namespace juke::cli {
 namespace {
@@ -38,6 +39,7 @@ Commands:
   chunk     Write, read or list raw chunks on one host's disk, to check a
             host by hand (no replication; see `juke help chunk`).
   help      Show this help, or `juke help <command>` for one command.
+  version   Print juke's version.
 
 Flags for every command:
   --etcd=HOST:PORT[,HOST:PORT...]
@@ -475,6 +477,10 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
       {"take-over"});
   if (!line.ok()) return UsageError(line.status().message(), err);
 
+  if (line->command == "version") {
+    out << "juke " << kJukeVersion << "\n";
+    return 0;
+  }
   if (line->command == "help") {
     if (line->positional.empty()) {
       out << kUsage;

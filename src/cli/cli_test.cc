@@ -57,6 +57,13 @@ TEST(CliTest, HelpExplainsTheCommands) {
   }
 }
 
+TEST(CliTest, VersionPrintsTheVersion) {
+  Result r = RunJuke({"version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "juke 0.1.0\n");
+  EXPECT_EQ(r.err, "");
+}
+
 TEST(CliTest, NoCommandPrintsUsageAndFails) {
   Result r = RunJuke({});
   EXPECT_EQ(r.code, 2);

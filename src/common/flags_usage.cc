@@ -1,5 +1,8 @@
 #include "src/common/flags_usage.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -11,7 +14,10 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+
+#include "src/common/version.h"
 
 namespace juke {
 namespace {
@@ -25,6 +31,21 @@ constexpr absl::string_view kParserFlags[] = {
 
 bool OurMainFile(absl::string_view path) {
   return absl::EndsWith(path, "_main.cc");
+}
+
+// Appends `text` in lines of at most `width` columns, each after `indent`.
+void AppendWrapped(absl::string_view text, size_t indent, size_t width,
+                   std::string* out) {
+  std::string line;
+  for (absl::string_view word :
+       absl::StrSplit(text, ' ', absl::SkipWhitespace())) {
+    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+      absl::StrAppend(out, std::string(indent, ' '), line, "\n");
+      line.clear();
+    }
+    absl::StrAppend(&line, line.empty() ? "" : " ", word);
+  }
+  if (!line.empty()) absl::StrAppend(out, std::string(indent, ' '), line, "\n");
 }
 
 }  // namespace
@@ -58,7 +79,60 @@ std::string UnknownFlag(int argc, char** argv) {
   return "";
 }
 
+HelpRequest FindHelpRequest(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "-")) continue;
+    absl::ConsumePrefix(&arg, "-");
+    if (arg == "help" || arg == "h" || arg == "helpshort") {
+      return HelpRequest::kOwnFlags;
+    }
+    if (arg == "helpfull") return HelpRequest::kAllFlags;
+    if (arg == "version") return HelpRequest::kVersion;
+  }
+  return HelpRequest::kNone;
+}
+
+std::string FlagsHelp(absl::string_view program, bool all) {
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (all || OurMainFile(flag->Filename())) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
+              return a->Name() < b->Name();
+            });
+  std::string out =
+      absl::StrCat(program, ": ", absl::ProgramUsageMessage(), "\n\nFlags:\n");
+  for (const absl::CommandLineFlag* flag : flags) {
+    std::string value = flag->DefaultValue();
+    if (flag->IsOfType<std::string>()) value = absl::StrCat("\"", value, "\"");
+    absl::StrAppend(&out, "  --", flag->Name());
+    if (!value.empty()) absl::StrAppend(&out, "  (default: ", value, ")");
+    out += "\n";
+    AppendWrapped(flag->Help(), 6, 80, &out);
+  }
+  if (!all) {
+    absl::StrAppend(&out,
+                    "\n--helpfull lists the libraries' flags too; --version "
+                    "prints the version.\n");
+  }
+  return out;
+}
+
 absl::Status ParseFlags(int argc, char** argv) {
+  if (HelpRequest help = FindHelpRequest(argc, argv);
+      help != HelpRequest::kNone) {
+    std::string program = argc > 0 ? argv[0] : "juke";
+    program = program.substr(program.rfind('/') + 1);
+    std::string text = help == HelpRequest::kVersion
+                           ? absl::StrCat(program, " ", kJukeVersion, "\n")
+                           : FlagsHelp(program, help == HelpRequest::kAllFlags);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    std::exit(0);
+  }
   if (std::string flag = UnknownFlag(argc, argv); !flag.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flag));
   }

@@ -20,9 +20,24 @@ void SetFlagsUsage(absl::string_view message);
 // left to the parser.
 std::string UnknownFlag(int argc, char** argv);
 
+// What the first help flag on a command line asks for.
+enum class HelpRequest {
+  kNone,
+  kOwnFlags,  // --help, -h, --helpshort: the flags of the program's main.
+  kAllFlags,  // --helpfull: every flag linked in, the libraries' too.
+  kVersion,   // --version
+};
+HelpRequest FindHelpRequest(int argc, char** argv);
+
+// The usage message then the flags, each with its default and help text,
+// sorted by name: those the program's own main file defines, or all.
+std::string FlagsHelp(absl::string_view program, bool all);
+
 // Parses the command line into the flags: InvalidArgument, saying what is
-// wrong, for an unknown flag or an argument that is not a flag. --help and
-// its kin print and exit as Abseil's parser does.
+// wrong, for an unknown flag or an argument that is not a flag. --help,
+// -h, --helpshort, --helpfull and --version print to stdout and exit with
+// 0; Abseil's rarer help flags (--helpon, --helpmatch...) print and exit as
+// its parser does.
 absl::Status ParseFlags(int argc, char** argv);
 
 }  // namespace juke

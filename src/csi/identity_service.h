@@ -1,6 +1,7 @@
 #pragma once
 
 #include "src/common/etcd_client.h"
+#include "src/common/version.h"
 
 #include "csi/v1/csi.grpc.pb.h"
 
@@ -10,7 +11,7 @@
 namespace juke::csi {
 
 // The plugin's version, as GetPluginInfo reports it.
-inline constexpr char kDriverVersion[] = "0.1.0";
+inline constexpr const char* kDriverVersion = kJukeVersion;
 
 class IdentityService final : public ::csi::v1::Identity::Service {
  public:

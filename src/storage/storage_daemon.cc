@@ -18,6 +18,7 @@
 #include "src/common/metrics_server.h"
 #include "src/common/rate_limiter.h"
 #include "src/common/status.h"
+#include "src/common/version.h"
 #include "src/model/host_registry.h"
 #include "src/model/keys.h"
 #include "src/model/map_store.h"
@@ -37,8 +38,6 @@ Logger Log() {
   static const Logger log = GetLogger("storaged");
   return log;
 }
-
-constexpr char kVersion[] = "0.1.0";
 
 // How often disk capacity and health are refreshed in etcd and metrics.
 constexpr absl::Duration kRefreshInterval = absl::Seconds(5);
@@ -86,7 +85,7 @@ HostRecord MakeRecord(const DaemonConfig& config, const std::string& address,
   r.labels.cluster = config.cluster;
   r.labels.host = config.host_id;
   r.started_at = started_at;
-  r.version = kVersion;
+  r.version = kJukeVersion;
   for (const DiskInfo& d : disks) {
     DiskRecord disk;
     disk.disk_id = d.disk_id;

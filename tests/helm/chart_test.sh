@@ -12,6 +12,11 @@ trap 'rm -rf "$out"' EXIT
 fail() { echo "chart_test: $*" >&2; exit 1; }
 
 "$helm" lint --strict "$chart"
+# The chart installs the version the programs say they are.
+app_version=$(sed -n 's/^appVersion: "\(.*\)"$/\1/p' "$chart/Chart.yaml")
+code_version=$(sed -n 's/.*kJukeVersion\[\] = "\(.*\)";$/\1/p' "$root/src/common/version.h")
+[[ -n $app_version && $app_version == "$code_version" ]] \
+  || fail "Chart.yaml appVersion \"$app_version\" is not the programs' version \"$code_version\" (src/common/version.h)"
 "$helm" template juke "$chart" --namespace juke --include-crds >"$out/default.yaml"
 for kind in CustomResourceDefinition CSIDriver StorageClass DaemonSet Deployment StatefulSet ClusterRole; do
   grep -q "^kind: $kind\$" "$out/default.yaml" || fail "default render has no $kind"

@@ -416,6 +416,21 @@ TEST_F(StoragedStartTest, BadFlagsExitWithTwoAndSayWhy) {
   EXPECT_NE(out.find("unexpected argument 'stray'"), std::string::npos) << out;
 }
 
+TEST_F(StoragedStartTest, HelpAndVersionSucceed) {
+  for (const char* flag : {"--help", "-h", "--helpfull"}) {
+    auto [code, out] = Run({flag});
+    EXPECT_EQ(code, 0) << flag;
+    EXPECT_NE(out.find("juke-storaged: the Juke storage daemon"),
+              std::string::npos)
+        << flag << ": " << out;
+    EXPECT_NE(out.find("  --host_id  (default: \"\")"), std::string::npos)
+        << flag << ": " << out;
+  }
+  auto [code, out] = Run({"--version"});
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(out, "juke-storaged 0.1.0\n");
+}
+
 TEST_F(StoragedStartTest, DiskOfAnotherHostIsRefused) {
   auto etcd = EtcdProcess::Start();
   ASSERT_TRUE(etcd.ok()) << etcd.status();
