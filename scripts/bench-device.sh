@@ -135,6 +135,9 @@ attach() {
   "$juke" --etcd="$ep" volume create "$v" --size="$volume_size" \
     --replicas="$replicas" >/dev/null
   mkdir -p "$dir/run"
+  # Made here: the background agent may not have opened it yet when the
+  # loop below first reads it.
+  : >"$log"
   setsid "$juke" --etcd="$ep" volume attach "$v" --node=h1 \
     --state-dir="$dir/run" >"$log" 2>&1 </dev/null &
   agent[$v]=$!
