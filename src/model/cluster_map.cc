@@ -354,6 +354,12 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     }
   }
 
+  // Disks that share a file system share its capacity.
+  std::map<std::string, int, std::less<>> sharing;  // by file system
+  for (const auto& [disk_id, o] : owner) {
+    if (!o.disk->filesystem.empty()) ++sharing[o.disk->filesystem];
+  }
+
   std::vector<MapDisk> disks;
   std::map<std::string, std::string, std::less<>> path;  // by disk id
   for (const auto& [disk_id, o] : owner) {
@@ -365,6 +371,7 @@ absl::StatusOr<ClusterMap> BuildMap(const std::vector<HostStatus>& hosts,
     d.labels = r.labels;
     if (d.labels.host.empty()) d.labels.host = r.host_id;
     d.weight = WeightFromCapacity(o.disk->capacity_bytes);
+    if (!o.disk->filesystem.empty()) d.weight /= sharing[o.disk->filesystem];
     d.up = o.host->up && o.disk->state != kDiskFailed;
     path[disk_id] = o.disk->path;
     disks.push_back(std::move(d));

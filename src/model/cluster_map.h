@@ -133,7 +133,8 @@ absl::StatusOr<std::string> EncodeDiskOverride(const DiskOverride& o);
 absl::StatusOr<DiskOverride> DecodeDiskOverride(absl::string_view json);
 
 // The weight of a disk of `capacity_bytes` without an override: its
-// capacity in GiB.
+// capacity in GiB. BuildMap() divides it among the disks that share a file
+// system.
 double WeightFromCapacity(uint64_t capacity_bytes);
 
 // Builds the content of the next map (epoch 0; publishing numbers it)

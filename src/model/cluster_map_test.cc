@@ -226,6 +226,24 @@ TEST(BuildMapTest, TakesDisksFromHosts) {
   EXPECT_EQ(map->FindDisk("d3")->labels.host, "h2");
 }
 
+TEST(BuildMapTest, DisksSharingAFileSystemShareItsWeight) {
+  std::vector<HostStatus> hosts = {
+      Host("h1", true, {DiskRec("a", 90 * kGiB), DiskRec("b", 90 * kGiB)}),
+      Host("h2", true, {DiskRec("c", 90 * kGiB), DiskRec("d", 60 * kGiB)}),
+  };
+  // a, b and c are directories of one file system; d has its own.
+  hosts[0].record.disks[0].filesystem = "boot:8:1";
+  hosts[0].record.disks[1].filesystem = "boot:8:1";
+  hosts[1].record.disks[0].filesystem = "boot:8:1";
+  hosts[1].record.disks[1].filesystem = "boot:8:2";
+  auto map = BuildMap(hosts, {}, nullptr);
+  ASSERT_TRUE(map.ok()) << map.status();
+  EXPECT_EQ(map->FindDisk("a")->weight, 30.0);
+  EXPECT_EQ(map->FindDisk("b")->weight, 30.0);
+  EXPECT_EQ(map->FindDisk("c")->weight, 30.0);
+  EXPECT_EQ(map->FindDisk("d")->weight, 60.0);
+}
+
 TEST(BuildMapTest, OverridesSetInAndWeight) {
   std::vector<HostStatus> hosts = {
       Host("h1", true,
