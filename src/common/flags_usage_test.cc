@@ -1,6 +1,7 @@
 #include "src/common/flags_usage.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -15,12 +16,18 @@ ABSL_FLAG(std::string, flags_usage_test_string, "", "A string for the test.");
 namespace juke {
 namespace {
 
-std::string Unknown(std::vector<std::string> args) {
+// Calls `f(argc, argv)` for the command line "prog" followed by `args`.
+template <typename F>
+auto CallWithArgs(std::vector<std::string> args, F f) {
   args.insert(args.begin(), "prog");
   std::vector<char*> argv;
   argv.reserve(args.size());
   for (std::string& a : args) argv.push_back(a.data());
-  return UnknownFlag(static_cast<int>(argv.size()), argv.data());
+  return f(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string Unknown(std::vector<std::string> args) {
+  return CallWithArgs(std::move(args), UnknownFlag);
 }
 
 TEST(UnknownFlagTest, KnownFlagsInEveryFormPass) {
@@ -34,11 +41,7 @@ TEST(UnknownFlagTest, KnownFlagsInEveryFormPass) {
 }
 
 HelpRequest Help(std::vector<std::string> args) {
-  args.insert(args.begin(), "prog");
-  std::vector<char*> argv;
-  argv.reserve(args.size());
-  for (std::string& a : args) argv.push_back(a.data());
-  return FindHelpRequest(static_cast<int>(argv.size()), argv.data());
+  return CallWithArgs(std::move(args), FindHelpRequest);
 }
 
 TEST(FindHelpRequestTest, FindsTheFirstHelpFlag) {
