@@ -198,9 +198,9 @@ error. A snapshot outlives its volume, and its chunks move with the
 cluster map as a volume's do. list shows the snapshots, of one volume with
 --volume: PLACEMENT is the map epoch their chunks are placed with and how
 many replicas still lack them (stale chunks, disks that were down when it
-was taken); the storage daemons copy those in. delete removes the snapshot's chunks from every disk,
-then the snapshot; with a host down it says so, and a second delete once
-the host is back finishes.
+was taken); the storage daemons copy those in. delete removes the
+snapshot's chunks from every disk, then the snapshot; with a host down it
+says so, and a second delete once the host is back finishes.
 
 Flags:
   --volume=ID       create: the volume; list: only this volume's snapshots

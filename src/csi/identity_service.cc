@@ -1,6 +1,7 @@
 #include "src/csi/identity_service.h"
 
 #include "src/common/logging.h"
+#include "src/common/version.h"
 #include "src/csi/requests.h"
 #include "src/csi/rpc.h"
 #include "src/model/host_registry.h"
@@ -17,7 +18,7 @@ grpc::Status IdentityService::GetPluginInfo(
     const v1::GetPluginInfoRequest* /*request*/,
     v1::GetPluginInfoResponse* response) {
   response->set_name(kDriverName);
-  response->set_vendor_version(kDriverVersion);
+  response->set_vendor_version(kJukeVersion);
   return grpc::Status::OK;
 }
 

@@ -1,7 +1,6 @@
 #pragma once
 
 #include "src/common/etcd_client.h"
-#include "src/common/version.h"
 
 #include "csi/v1/csi.grpc.pb.h"
 
@@ -9,9 +8,6 @@
 // and whether it is ready (it is not while etcd or the pool cannot be
 // reached).
 namespace juke::csi {
-
-// The plugin's version, as GetPluginInfo reports it.
-inline constexpr const char* kDriverVersion = kJukeVersion;
 
 class IdentityService final : public ::csi::v1::Identity::Service {
  public:
